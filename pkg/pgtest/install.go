@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Environment variables that steer the harness.
@@ -239,4 +241,23 @@ func skipOrFail(t testing.TB, err error) {
 		t.Skipf("pgtest: %v", err)
 	}
 	t.Fatalf("pgtest: %v", err)
+}
+
+// RequireExtension ends the test unless extension name is available to CREATE
+// EXTENSION in the cluster (its package is installed): a skip normally, a failure under
+// PGTEST_REQUIRE=1, where .ci/run installs the packages.
+func RequireExtension(t testing.TB, conn *pgx.Conn, name string) {
+	t.Helper()
+	var ok bool
+	err := conn.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)", name).Scan(&ok)
+	if err != nil {
+		t.Fatalf("pgtest: look up extension %s: %v", name, err)
+	}
+	if ok {
+		return
+	}
+	if os.Getenv(EnvRequire) == "1" {
+		t.Fatalf("pgtest: extension %s is not installed and %s=1", name, EnvRequire)
+	}
+	t.Skipf("pgtest: extension %s is not installed", name)
 }
