@@ -3,6 +3,7 @@ package pgtest
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -255,5 +256,25 @@ func BenchmarkClusterStart(b *testing.B) {
 func BenchmarkDatabaseFromTemplate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		pg.DB(b)
+	}
+}
+
+func TestBuildMakesARunnableBinaryOnce(t *testing.T) {
+	t.Parallel()
+	p := Build(t, "pgqd")
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Build(t, "pgqd") != p {
+		t.Fatal("second Build returned another path")
+	}
+	st2, _ := os.Stat(p)
+	if !st2.ModTime().Equal(st.ModTime()) {
+		t.Fatal("second Build rebuilt the binary")
+	}
+	out, err := exec.Command(p, "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "pgqd ") {
+		t.Fatalf("built binary --version: %q %v", out, err)
 	}
 }
