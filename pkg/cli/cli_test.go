@@ -175,3 +175,19 @@ func TestExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestConnString(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                      "",
+		"app":                   "dbname='app'",
+		"it's":                  `dbname='it\'s'`,
+		"host=/tmp dbname=app":  "host=/tmp dbname=app",
+		"postgres://h/app?x=1":  "postgres://h/app?x=1",
+		"postgresql://u@h:5/db": "postgresql://u@h:5/db",
+		" spaced ":              "dbname='spaced'",
+	} {
+		if got := ConnString(in); got != want {
+			t.Errorf("ConnString(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
