@@ -3,6 +3,7 @@ package ticker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,8 @@ const (
 )
 
 // connConfig is the pgx config for database db from the base connection string.
-func connConfig(base, db string) (*pgx.ConnConfig, error) {
+// A positive statementTimeout becomes the session's statement_timeout.
+func connConfig(base, db string, statementTimeout time.Duration) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
 		return nil, fmt.Errorf("connstr: %w", err)
@@ -34,6 +36,9 @@ func connConfig(base, db string) (*pgx.ConnConfig, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "pgqd"
 	}
+	if statementTimeout > 0 {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
+	}
 	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > connectTimeout {
 		cfg.ConnectTimeout = connectTimeout
 	}
@@ -43,10 +48,20 @@ func connConfig(base, db string) (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-func connect(ctx context.Context, base, db string) (*pgx.Conn, error) {
-	cfg, err := connConfig(base, db)
+func connect(ctx context.Context, base, db string, statementTimeout time.Duration) (*pgx.Conn, error) {
+	return connectWithNotices(ctx, base, db, statementTimeout, nil)
+}
+
+// connectWithNotices is connect with a handler for the NOTICEs the server sends; it
+// runs in the goroutine that reads the connection's results.
+func connectWithNotices(ctx context.Context, base, db string, statementTimeout time.Duration, onNotice func(string)) (*pgx.Conn, error) {
+	cfg, err := connConfig(base, db, statementTimeout)
 	if err != nil {
 		return nil, err
+	}
+	if onNotice != nil {
+		cfg.RuntimeParams["client_min_messages"] = "notice"
+		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { onNotice(n.Message) }
 	}
 	ctx, cancel := context.WithTimeout(ctx, connectTimeout+cancelGrace)
 	defer cancel()

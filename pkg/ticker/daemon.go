@@ -15,9 +15,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// discoveryDB is the key under which problems reaching initial_database are tracked.
-const discoveryDB = "(discovery)"
-
 // Daemon is pgqd: a supervisor of one worker per database.
 type Daemon struct {
 	h   *lifecycle.Host
@@ -181,7 +178,7 @@ func (d *Daemon) syncDatabases(ctx context.Context) {
 
 // listDatabases returns the databases of the cluster that accept connections.
 func listDatabases(ctx context.Context, cfg *Config) ([]string, error) {
-	conn, err := connect(ctx, cfg.Connstr, cfg.InitialDatabase)
+	conn, err := connect(ctx, cfg.Connstr, cfg.InitialDatabase, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,10 @@ package ticker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/skytools-go/skytools/pkg/pgq"
@@ -53,116 +53,145 @@ func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// buildTickSQL builds the statement for one tick pass over qs. Each returned row is
-// (fingerprint, queue_name, tick, behind): tick is the id of a new tick or NULL, and
-// behind is true when the queue got no tick although committed events exist that its
-// last tick does not cover while its event sequence says it is idle (an insert that
-// was in flight when the last tick was taken).
-func buildTickSQL(qs []queueRef) (string, []any) {
-	fp := quoteLiteral(fingerprint(qs))
+// burstTarget is how long one burst of passes runs inside the database: one round trip
+// per second instead of one per pass. At a 10ms ticker_period a client-driven loop
+// costs more CPU in the client (waking up, the protocol, the Go scheduler) than the
+// ticking itself costs in the server; a burst leaves the client asleep.
+const burstTarget = time.Second
+
+// burst is a DO block that runs passes tick passes over one set of queues. Each pass
+// is its own transaction: for every queue it calls pgq.ticker, checks for committed
+// events the last tick does not cover (see the package documentation), and sends the
+// NOTIFY for a new tick in the transaction that made it, so consumers wake exactly
+// when the tick becomes visible. Between passes it sleeps what remains of the period.
+// A burst ends early, with status "changed", at the first pass that finds the set of
+// queues changed. It reports what it did in a final NOTICE (see parseBurstNotice).
+type burst struct {
+	sql    string
+	queues []queueRef
+	passes int
+}
+
+// noticePrefix starts the NOTICE a burst ends with.
+const noticePrefix = "pgqd-burst "
+
+func newBurst(qs []queueRef, period time.Duration, passes int) *burst {
+	return &burst{sql: buildBurstSQL(qs, period, passes), queues: qs, passes: passes}
+}
+
+// buildBurstSQL writes the DO block of a burst. Queue names, sequences and tables
+// are embedded as quoted literals and identifiers, so PL/pgSQL plans every query once
+// per burst.
+func buildBurstSQL(qs []queueRef, period time.Duration, passes int) string {
 	var b strings.Builder
-	b.WriteString("WITH fp AS (SELECT ")
-	b.WriteString(fingerprintSQL)
-	b.WriteString(" AS ids)\nSELECT fp.ids, NULL::text, NULL::int8, NULL::bool FROM fp")
-	args := make([]any, 0, len(qs))
+	n := len(qs)
+	zeros := "'{}'::int[]"
+	if n > 0 {
+		zeros = fmt.Sprintf("array_fill(0, ARRAY[%d])", n)
+	}
+	fmt.Fprintf(&b, `DO $pgqd$
+DECLARE
+  t bigint;
+  started timestamptz;
+  l_seq bigint;
+  l_snap txid_snapshot;
+  ticks int[] := %[1]s;
+  late int[] := %[1]s;
+  done int := 0;
+BEGIN
+  FOR pass IN 1..%[2]d LOOP
+    started := clock_timestamp();
+    IF %[3]s IS DISTINCT FROM %[4]s THEN
+`, zeros, passes, fingerprintSQL, quoteLiteral(fingerprint(qs)))
+	b.WriteString("      " + raiseSummary("changed") + "\n      RETURN;\n    END IF;\n")
 	for i, q := range qs {
-		args = append(args, q.Name)
-		p := "$" + strconv.Itoa(i+1)
-		fmt.Fprintf(&b, `
-UNION ALL
-SELECT fp.ids, t.queue_name, t.tick,
-       t.tick IS NULL AND EXISTS (
-         SELECT 1
-           FROM (SELECT tick_snapshot, tick_event_seq FROM pgq.tick
-                  WHERE tick_queue = %[2]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1) l,
-                %[3]s ev
-          WHERE pgq.seq_getval(%[4]s) <= l.tick_event_seq
-            AND (ev.ev_txid >= txid_snapshot_xmax(l.tick_snapshot)
-                 OR ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l.tick_snapshot))))
-            AND NOT txid_visible_in_snapshot(ev.ev_txid, l.tick_snapshot))
-  FROM fp, LATERAL (SELECT %[1]s::text AS queue_name, pgq.ticker(%[1]s::text) AS tick WHERE fp.ids = %[5]s) t`,
-			p, q.ID, quoteQualified(q.DataPfx), quoteLiteral(q.EventSeq), fp)
+		name := quoteLiteral(q.Name)
+		fmt.Fprintf(&b, `    t := pgq.ticker(%[1]s);
+    IF t IS NULL THEN
+      SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
+       WHERE tick_queue = %[2]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
+      IF pgq.seq_getval(%[3]s) <= l_seq AND (
+           EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
+        OR EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
+        PERFORM pgq.force_tick(%[1]s);
+        t := pgq.ticker(%[1]s);
+        late[%[5]d] := late[%[5]d] + 1;
+      END IF;
+    END IF;
+    IF t IS NOT NULL THEN
+      PERFORM pg_notify(%[6]s, t::text);
+      ticks[%[5]d] := ticks[%[5]d] + 1;
+    END IF;
+`, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx), i+1, quoteLiteral(pgq.TickChannel(q.Name)))
 	}
-	return b.String(), args
+	b.WriteString("    COMMIT;\n    done := pass;\n")
+	if passes > 1 {
+		fmt.Fprintf(&b, `    PERFORM pg_sleep(greatest(0, %g - extract(epoch FROM clock_timestamp() - started)));
+`, period.Seconds())
+	}
+	b.WriteString("  END LOOP;\n  " + raiseSummary("done") + "\nEND\n$pgqd$")
+	return b.String()
 }
 
-// tickResult is what one pass did.
-type tickResult struct {
-	ticks map[string]int64 // queue -> new tick id
+// raiseSummary is the statement that reports a burst's outcome.
+func raiseSummary(status string) string {
+	return "RAISE NOTICE '" + noticePrefix + status + " % % %', done, array_to_string(ticks, ','), array_to_string(late, ',');"
 }
 
-// errQueuesChanged means the queue set changed since the statement was built.
-var errQueuesChanged = errors.New("queue set changed")
-
-// tickPass runs one pass with the statement for qs. It returns errQueuesChanged
-// (without ticking anything) when the queue set no longer matches qs.
-func tickPass(ctx context.Context, conn *pgx.Conn, qs []queueRef) (tickResult, error) {
-	res := tickResult{ticks: map[string]int64{}}
-	sql, args := buildTickSQL(qs)
-	rows, err := conn.Query(ctx, sql, args...)
-	if err != nil {
-		return res, fmt.Errorf("tick pass: %w", err)
-	}
-	var behind []string
-	want := fingerprint(qs)
-	changed := false
-	for rows.Next() {
-		var ids string
-		var queue *string
-		var tick *int64
-		var late *bool
-		if err := rows.Scan(&ids, &queue, &tick, &late); err != nil {
-			rows.Close()
-			return res, fmt.Errorf("tick pass: %w", err)
-		}
-		if ids != want {
-			changed = true
-		}
-		if queue == nil {
-			continue
-		}
-		if tick != nil {
-			res.ticks[*queue] = *tick
-		} else if late != nil && *late {
-			behind = append(behind, *queue)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return res, fmt.Errorf("tick pass: %w", err)
-	}
-	if changed {
-		return res, errQueuesChanged
-	}
-	for _, q := range behind {
-		// Advance the queue's event sequence so PgQ's own rule sees activity, then tick.
-		var tick *int64
-		err := conn.QueryRow(ctx, "SELECT pgq.force_tick($1), pgq.ticker($1)", q).Scan(nil, &tick)
-		if err != nil {
-			return res, fmt.Errorf("queue %s: tick for committed events past the last tick: %w", q, err)
-		}
-		if tick != nil {
-			res.ticks[q] = *tick
-		}
-	}
-	return res, nil
+// burstResult is what a burst reported.
+type burstResult struct {
+	changed bool    // the queue set changed; the burst stopped early
+	passes  int     // passes completed
+	ticks   []int64 // new ticks per queue, in the burst's queue order
+	late    []int64 // of those, ticks for committed events past the last tick
 }
 
-// notifyTicks announces new ticks on each queue's tick channel (pgq.TickChannel).
-func notifyTicks(ctx context.Context, conn *pgx.Conn, ticks map[string]int64) error {
-	if len(ticks) == 0 {
-		return nil
+// parseBurstNotice reads "pgqd-burst STATUS PASSES TICKS LATE" (TICKS and LATE are
+// comma-separated counts per queue, possibly empty).
+func parseBurstNotice(msg string, nqueues int) (burstResult, error) {
+	var r burstResult
+	rest, ok := strings.CutPrefix(msg, noticePrefix)
+	if !ok {
+		return r, fmt.Errorf("not a burst notice: %q", msg)
 	}
-	chans := make([]string, 0, len(ticks))
-	payloads := make([]string, 0, len(ticks))
-	for q, t := range ticks {
-		chans = append(chans, pgq.TickChannel(q))
-		payloads = append(payloads, strconv.FormatInt(t, 10))
+	f := strings.Split(rest, " ")
+	for len(f) < 4 {
+		f = append(f, "")
 	}
-	_, err := conn.Exec(ctx, "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", chans, payloads)
-	if err != nil {
-		return fmt.Errorf("notify ticks: %w", err)
+	switch f[0] {
+	case "done":
+	case "changed":
+		r.changed = true
+	default:
+		return r, fmt.Errorf("burst notice %q: unknown status", msg)
 	}
-	return nil
+	var err error
+	if r.passes, err = strconv.Atoi(f[1]); err != nil {
+		return r, fmt.Errorf("burst notice %q: %w", msg, err)
+	}
+	counts := func(s string) ([]int64, error) {
+		out := make([]int64, nqueues)
+		if s == "" {
+			return out, nil
+		}
+		parts := strings.Split(s, ",")
+		if len(parts) != nqueues {
+			return nil, fmt.Errorf("burst notice %q: %d counts for %d queues", msg, len(parts), nqueues)
+		}
+		for i, p := range parts {
+			if out[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+				return nil, fmt.Errorf("burst notice %q: %w", msg, err)
+			}
+		}
+		return out, nil
+	}
+	if r.ticks, err = counts(f[2]); err != nil {
+		return r, err
+	}
+	if r.late, err = counts(f[3]); err != nil {
+		return r, err
+	}
+	return r, nil
 }
 
 func loadQueues(ctx context.Context, conn *pgx.Conn) ([]queueRef, error) {

@@ -184,7 +184,10 @@ func (w *worker) run(ctx context.Context) {
 func (w *worker) session(ctx context.Context, startMaint func(), bo *backoff) time.Duration {
 	cfg := w.d.config()
 	w.tickBusy.enter(connectTimeout)
-	conn, err := connect(ctx, cfg.Connstr, w.db)
+	var notices []string
+	conn, err := connectWithNotices(ctx, cfg.Connstr, w.db, burstTarget+tickTimeout, func(msg string) {
+		notices = append(notices, msg)
+	})
 	w.tickBusy.leave()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -221,7 +224,7 @@ func (w *worker) session(ctx context.Context, startMaint func(), bo *backoff) ti
 	w.mu.Unlock()
 	startMaint()
 
-	err = w.tickLoop(ctx, conn)
+	err = w.tickLoop(ctx, conn, &notices)
 	if ctx.Err() != nil {
 		return 0
 	}
@@ -268,9 +271,10 @@ func (w *worker) checkPgq(ctx context.Context, conn *pgx.Conn) (bool, string, er
 	return true, *version, nil
 }
 
-// tickLoop ticks every ticker_period until an error (returned), the end of the
-// connection's lifetime (nil) or of ctx (nil).
-func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn) error {
+// tickLoop runs bursts of tick passes until an error (returned), the end of the
+// connection's lifetime (nil) or of ctx (nil). notices collects the NOTICEs of the
+// tick connection.
+func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string) error {
 	connected := time.Now()
 	var queues []queueRef
 	reload := true
@@ -291,66 +295,91 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn) error {
 		case <-timer.C:
 		}
 		cfg := w.d.config()
-		start := time.Now()
-		lastStart = start
-		if start.Sub(connected) > time.Duration(cfg.ConnectionLifetime) {
+		period := time.Duration(cfg.TickerPeriod)
+		lastStart = time.Now()
+		if lastStart.Sub(connected) > time.Duration(cfg.ConnectionLifetime) {
 			w.log.Debug("connection lifetime reached, reconnecting")
 			return nil
 		}
-		// A pass is not interrupted by shutdown: it finishes (or times out) on its own.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tickTimeout)
-		w.tickBusy.enter(tickTimeout)
-		err := w.pass(pctx, conn, &queues, &reload)
+		// A burst is not interrupted by shutdown: it ends on its own within about a
+		// second. Its time limit is the connection's statement_timeout; should the
+		// server or network hang instead, the busy tracker stops the watchdog pings.
+		bctx := context.WithoutCancel(ctx)
+		w.tickBusy.enter(burstTarget + tickTimeout)
+		if reload {
+			qs, err := loadQueues(bctx, conn)
+			if err != nil {
+				w.tickBusy.leave()
+				return err
+			}
+			queues, reload = qs, false
+			w.mu.Lock()
+			w.queues = len(qs)
+			w.mu.Unlock()
+		}
+		passes := 1
+		if period < burstTarget && !first {
+			passes = int(burstTarget / period)
+		}
+		res, err := w.burst(bctx, conn, queues, period, passes, notices)
 		if err == nil && (first || time.Since(lastStats) >= time.Duration(cfg.StatsPeriod)) {
-			err = w.stats(pctx, conn, cfg)
+			err = w.stats(bctx, conn, cfg)
 			lastStats = time.Now()
 		}
 		w.tickBusy.leave()
-		cancel()
 		if err != nil {
+			// A queue dropped or paused mid-burst fails it; the next session lists the
+			// queues again.
 			return err
+		}
+		if res.changed {
+			reload = true
 		}
 		if first {
 			w.setState(stateRunning, nil)
 			first = false
 		}
-		next := time.Duration(cfg.TickerPeriod) - time.Since(start)
+		// A multi-pass burst already slept after its last pass.
+		next := time.Duration(0)
+		if passes == 1 && !res.changed {
+			next = period - time.Since(lastStart)
+		}
 		timer.Reset(max(next, 0))
 	}
 }
 
-// pass runs one tick pass, reloading the queue list when it has changed.
-func (w *worker) pass(ctx context.Context, conn *pgx.Conn, queues *[]queueRef, reload *bool) error {
-	for attempt := 0; attempt < 3; attempt++ {
-		if *reload {
-			qs, err := loadQueues(ctx, conn)
-			if err != nil {
-				return err
-			}
-			*queues, *reload = qs, false
-			w.mu.Lock()
-			w.queues = len(qs)
-			w.mu.Unlock()
-		}
-		res, err := tickPass(ctx, conn, *queues)
-		if errors.Is(err, errQueuesChanged) {
-			*reload = true
-			continue
-		}
-		if err != nil {
-			// A queue dropped or paused between the list and the call fails the whole
-			// statement; list the queues again on the next pass.
-			*reload = true
-			return err
-		}
-		w.d.m.passes.WithLabelValues(w.db).Inc()
-		for q := range res.ticks {
-			w.d.m.ticks.WithLabelValues(w.db, q).Inc()
-		}
-		w.ticks.Add(int64(len(res.ticks)))
-		return notifyTicks(ctx, conn, res.ticks)
+// burst runs one burst and accounts for its ticks.
+func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, passes int, notices *[]string) (burstResult, error) {
+	b := newBurst(qs, period, passes)
+	*notices = (*notices)[:0]
+	if _, err := conn.Exec(ctx, b.sql); err != nil {
+		return burstResult{}, fmt.Errorf("tick: %w", err)
 	}
-	return errors.New("tick pass: queue list keeps changing")
+	var res burstResult
+	found := false
+	for _, msg := range *notices {
+		if strings.HasPrefix(msg, noticePrefix) {
+			r, err := parseBurstNotice(msg, len(qs))
+			if err != nil {
+				return res, err
+			}
+			res, found = r, true
+		}
+	}
+	if !found {
+		return res, fmt.Errorf("tick: the burst sent no summary notice")
+	}
+	w.d.m.passes.WithLabelValues(w.db).Add(float64(res.passes))
+	for i, n := range res.ticks {
+		if n > 0 {
+			w.d.m.ticks.WithLabelValues(w.db, qs[i].Name).Add(float64(n))
+			w.ticks.Add(n)
+		}
+		if res.late[i] > 0 {
+			w.log.Debug("ticked committed events past the last tick", zap.String("queue", qs[i].Name), zap.Int64("ticks", res.late[i]))
+		}
+	}
+	return res, nil
 }
 
 // stats refreshes the per-queue and per-consumer gauges and logs the stats line.
@@ -463,7 +492,7 @@ func (w *worker) round(ctx context.Context, what string, fn func(context.Context
 	const errorRetry = 20 * time.Second
 	w.maintBusy.enter(maintTimeout)
 	defer w.maintBusy.leave()
-	conn, err := connect(ctx, w.d.config().Connstr, w.db)
+	conn, err := connect(ctx, w.d.config().Connstr, w.db, 0)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Debug(what+": cannot connect", zap.Error(err))
