@@ -28,19 +28,25 @@
 // and alerts. In discovery mode a database that no longer exists is dropped at the
 // next discovery instead.
 //
-// # A tick pass
+// # Ticking
 //
-// One statement per pass calls pgq.ticker(queue) for every queue that is neither
-// paused nor externally ticked, which applies PgQ's own rules (ticker_max_count,
-// ticker_max_lag, ticker_idle_period). PgQ decides that a queue is idle by its event
-// sequence, so an insert whose sequence value was taken before a tick but which
-// committed after it ("in flight") used to wait for the idle back-off, seconds at a
-// time. For a queue the ticker left alone, the same statement therefore checks
-// whether committed events exist that the last tick does not cover; for those it calls
-// pgq.force_tick and pgq.ticker, so the event is ticked on the next pass.
+// A tick pass calls pgq.ticker(queue) for every queue that is neither paused nor
+// externally ticked, which applies PgQ's own rules (ticker_max_count, ticker_max_lag,
+// ticker_idle_period). PgQ decides that a queue is idle by its event sequence, so an
+// insert whose sequence value was taken before a tick but which committed after it
+// ("in flight") used to wait for the idle back-off, seconds at a time. For a queue the
+// ticker left alone, the pass therefore checks whether committed events exist that the
+// last tick does not cover; if so it calls pgq.force_tick and pgq.ticker, so the event
+// is ticked right away. A new tick is announced with NOTIFY on pgq.TickChannel(queue),
+// payload the tick id, in the transaction that made it, so consumers wake exactly
+// when it becomes visible.
 //
-// Right after a pass that made ticks, pgqd sends NOTIFY on pgq.TickChannel(queue) with
-// the tick id, so consumers wake at once instead of polling.
+// Passes run in bursts: one DO block per second runs ticker_period-spaced passes,
+// each its own transaction, sleeping in between, and reports its ticks per queue in a
+// final NOTICE. At a 10ms period this keeps the client asleep instead of waking it a
+// hundred times a second, which in Go costs more CPU than the ticking itself. A
+// burst stops early when the set of queues changes, and the next one covers the new
+// set. With ticker_period of a second or more every burst is a single pass.
 //
 // # Maintenance
 //
