@@ -51,8 +51,8 @@ func skipTopFile(name string) bool {
 
 // backupFile is one file to copy.
 type backupFile struct {
-	rel string // path in the backup
-	abs string // path on disk
+	rel  string // path in the backup
+	abs  string // path on disk
 	mode fs.FileMode
 }
 

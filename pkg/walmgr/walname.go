@@ -43,10 +43,10 @@ type WALKind int
 
 // The kinds of files that reach archive_command.
 const (
-	KindSegment  WALKind = iota + 1 // 000000010000000000000003
-	KindPartial                     // 000000010000000000000003.partial (last segment of an old timeline)
-	KindBackup                      // 000000010000000000000003.00000028.backup (backup history file)
-	KindHistory                     // 00000002.history (timeline history file)
+	KindSegment WALKind = iota + 1 // 000000010000000000000003
+	KindPartial                    // 000000010000000000000003.partial (last segment of an old timeline)
+	KindBackup                     // 000000010000000000000003.00000028.backup (backup history file)
+	KindHistory                    // 00000002.history (timeline history file)
 )
 
 func (k WALKind) String() string {
