@@ -200,10 +200,10 @@ func TestFetchTellsAbsentFromCorrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, damage := range []func([]byte) []byte{
-		func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)/3] ^= 0xFF; return c },        // payload bit flip
-		func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)-1] ^= 0x01; return c },        // checksum bit flip
-		func(b []byte) []byte { return append([]byte(nil), b[:len(b)-100]...) },                         // truncated
-		func(b []byte) []byte { return append(append([]byte(nil), b[:10]...), b[11:]...) },             // byte lost
+		func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)/3] ^= 0xFF; return c },       // payload bit flip
+		func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)-1] ^= 0x01; return c },       // checksum bit flip
+		func(b []byte) []byte { return append([]byte(nil), b[:len(b)-100]...) },                       // truncated
+		func(b []byte) []byte { return append(append([]byte(nil), b[:10]...), b[11:]...) },            // byte lost
 		func(b []byte) []byte { return append(append(append([]byte(nil), b[:10]...), 0), b[10:]...) }, // byte added
 	} {
 		if err := os.WriteFile(stored, damage(b), 0o600); err != nil {
