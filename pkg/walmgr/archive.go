@@ -55,7 +55,9 @@ func (r *Repository) Archive(ctx context.Context, path, name string) (ArchiveRes
 		if err != nil {
 			return res, fmt.Errorf("archive %s: %w", name, err)
 		}
-		if h.Timeline != w.Timeline {
+		// The first segment of a new timeline starts with a copy of the old one's
+		// pages, so the header may name an older timeline, never a newer one.
+		if h.Timeline > w.Timeline {
 			return res, fmt.Errorf("archive %s: segment header says timeline %d", name, h.Timeline)
 		}
 		if got := h.PageAddr / uint64(h.SegSize); got != w.SegNo(int64(h.SegSize)) {

@@ -230,6 +230,7 @@ target is used.`,
 			fs.StringVar(&o.TargetAction, "target-action", "", "at the target: `promote`, pause or shutdown (PostgreSQL's default: pause)")
 			fs.StringVar(&o.TargetTimeline, "target-timeline", "", "recovery_target_timeline (default latest)")
 			fs.BoolVar(&o.Standby, "standby", false, "make a standby: standby.signal and primary_conninfo")
+			fs.BoolVar(&o.NoArchive, "no-archive", false, "restored server does not archive (a copy beside the original)")
 			fs.BoolVar(&o.Force, "force", false, "empty a non-empty DATADIR first (never one with a running server)")
 			fs.Var(ts, "tablespace-map", "restore tablespace `OID=DIR` elsewhere (repeatable)")
 		},

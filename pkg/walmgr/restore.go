@@ -29,6 +29,9 @@ type RestoreOptions struct {
 	TargetTimeline                               string // "" = latest
 	Standby                                      bool
 	Force                                        bool
+	// NoArchive turns archiving off in the restored server: for a copy that runs
+	// beside the original and must not write its own timeline into the repository.
+	NoArchive bool
 	// Tablespaces relocates tablespaces by OID; others go back where they were.
 	Tablespaces map[uint32]string
 	// ConfigPath is the config file the restore_command will name.
@@ -176,6 +179,9 @@ func (r *Repository) Restore(ctx context.Context, cfg *Config, log *zap.Logger, 
 	// directory no server will start from.
 	var files, last []FileEntry
 	for _, f := range m.Files {
+		if f.Path == "tablespace_map" {
+			continue // rewritten below with the locations actually used
+		}
 		if f.Path == "global/pg_control" {
 			last = append(last, f)
 		} else {
@@ -187,6 +193,18 @@ func (r *Repository) Restore(ctx context.Context, cfg *Config, log *zap.Logger, 
 			return FileEntry{}, r.restoreFile(ctx, c, m, batch[i], target(batch[i].Path))
 		}, nil); err != nil {
 			return nil, fmt.Errorf("restore %s: %w", m.ID, err)
+		}
+	}
+	if len(m.Tablespaces) > 0 {
+		// PostgreSQL recreates pg_tblspc links from tablespace_map when it starts from
+		// backup_label: it must name where the tablespaces are now, never where the
+		// source server keeps them.
+		var tm strings.Builder
+		for _, ts := range m.Tablespaces {
+			fmt.Fprintf(&tm, "%d %s\n", ts.OID, tsDirs[ts.OID])
+		}
+		if err := writeFileSync(filepath.Join(o.DataDir, "tablespace_map"), []byte(tm.String()), 0o600); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}
 	if err := writeRecoveryConfig(o, cfg); err != nil {
@@ -353,6 +371,9 @@ func writeRecoveryConfig(o RestoreOptions, cfg *Config) error {
 	if o.Standby && cfg.PrimaryConnInfo != "" {
 		add("primary_conninfo", cfg.PrimaryConnInfo)
 	}
+	if o.NoArchive {
+		add("archive_mode", "off")
+	}
 
 	auto := filepath.Join(o.DataDir, "postgresql.auto.conf")
 	var kept []string
@@ -361,7 +382,7 @@ func writeRecoveryConfig(o RestoreOptions, cfg *Config) error {
 		for sc.Scan() {
 			line := sc.Text()
 			k, _, _ := strings.Cut(strings.TrimSpace(line), "=")
-			if isRecoveryKey(strings.TrimSpace(k)) {
+			if k = strings.TrimSpace(k); isRecoveryKey(k) || (o.NoArchive && k == "archive_mode") {
 				continue
 			}
 			kept = append(kept, line)
