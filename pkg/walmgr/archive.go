@@ -3,7 +3,6 @@ package walmgr
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -113,11 +112,11 @@ func (r *Repository) compareExisting(ctx context.Context, res ArchiveResult, f *
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return res, fmt.Errorf("archive %s: %w", res.Name, err)
 	}
-	size, sum, err := hashReader(f)
+	size, sum, err := fastHash(f)
 	if err != nil {
 		return res, fmt.Errorf("archive %s: %w", res.Name, err)
 	}
-	if terr == nil && t.Size == size && t.SHA256 == sum {
+	if terr == nil && t.Size == size && t.XXH64 == sum {
 		if err := r.Store.Persist(ctx, res.Key); err != nil {
 			return res, fmt.Errorf("archive %s: %w", res.Name, err)
 		}
@@ -128,7 +127,7 @@ func (r *Repository) compareExisting(ctx context.Context, res ArchiveResult, f *
 	if terr != nil {
 		why = "the archived copy is unreadable: " + terr.Error()
 	}
-	aside := fmt.Sprintf("quarantine/%s-%s", res.Name, hex.EncodeToString(sum[:8]))
+	aside := fmt.Sprintf("quarantine/%s-%016x", res.Name, sum)
 	if err := r.keepAside(ctx, f, aside); err != nil {
 		return res, fmt.Errorf("archive %s: %w (%s); and keeping the new file aside failed: %v", res.Name, ErrDifferentContent, why, err)
 	}

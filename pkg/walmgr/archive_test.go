@@ -18,13 +18,17 @@ const testSegSize = 1 << 20
 // fakeSegment builds a WAL segment whose first page carries a valid long header for
 // (tli, segNo) of database system sysid; the rest is compressible pseudo-random data.
 func fakeSegment(tli uint32, segNo uint64, sysid uint64, seed uint64) []byte {
-	b := make([]byte, testSegSize)
+	return fakeSegmentSized(testSegSize, tli, segNo, sysid, seed)
+}
+
+func fakeSegmentSized(size int, tli uint32, segNo uint64, sysid uint64, seed uint64) []byte {
+	b := make([]byte, size)
 	binary.LittleEndian.PutUint16(b[0:], 0xD110)
 	binary.LittleEndian.PutUint16(b[2:], 0x0002)
 	binary.LittleEndian.PutUint32(b[4:], tli)
-	binary.LittleEndian.PutUint64(b[8:], segNo*testSegSize)
+	binary.LittleEndian.PutUint64(b[8:], segNo*uint64(size))
 	binary.LittleEndian.PutUint64(b[24:], sysid)
-	binary.LittleEndian.PutUint32(b[32:], testSegSize)
+	binary.LittleEndian.PutUint32(b[32:], uint32(size))
 	binary.LittleEndian.PutUint32(b[36:], 8192)
 	r := rand.New(rand.NewPCG(seed, segNo))
 	for i := walLongHeaderSize; i < len(b); i += 64 {

@@ -109,6 +109,6 @@ func Setup(ctx context.Context, cfg *Config, configPath, override string, out io
 	} else {
 		fmt.Fprintln(out, "archiving configured; no restart needed")
 	}
-	log.Info("archiving configured", zap.Strings("pending_restart", pending))
+	log.Debug("archiving configured", zap.Strings("pending_restart", pending))
 	return nil
 }
