@@ -325,7 +325,13 @@ func walkTree(root, prefix string, top bool, m *Manifest, files *[]backupFile, c
 				return fs.SkipDir
 			}
 			if e.Type()&fs.ModeSymlink != 0 {
-				return walkTree(p, full, false, m, files, nil)
+				// WalkDir does not follow links: walk the linked directory itself.
+				target, err := filepath.EvalSymlinks(p)
+				if err != nil {
+					return err
+				}
+				m.Dirs = m.Dirs[:len(m.Dirs)-1] // walkTree records it again
+				return walkTree(target, full, false, m, files, nil)
 			}
 			return nil
 		}

@@ -278,3 +278,12 @@ func FuzzParseTrailer(f *testing.F) {
 		}
 	})
 }
+
+func TestExampleConfigsAreValid(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"walmgrd-master.toml", "walmgrd-standby.toml"} {
+		if _, err := LoadConfig("../../deploy/examples/" + name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
