@@ -97,34 +97,46 @@ if command -v pgbackrest >/dev/null; then
 	if pg pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench stanza-create >/dev/null 2>&1; then have_pgbr=1; fi
 fi
 
-# time_each LABEL CMD... : runs CMD with {p} and {f} replaced for every segment, one
-# process per segment as PostgreSQL's archiver does; prints median ms and segments/s.
-declare -A MEDIAN RATE
-time_each() {
-	local label=$1; shift
-	local times=() t0 t1 total=0
-	for s in "${SEGS[@]}"; do
-		local args=()
-		for a in "$@"; do a=${a//\{p\}/$WORK/segs/$s}; args+=("${a//\{f\}/$s}"); done
+# Contenders: LABEL and a command line with {p} and {f} for the segment's path and
+# name, one process per segment as PostgreSQL's archiver runs them. They take turns
+# segment by segment, so that a noisy neighbour on the machine hits all alike.
+declare -A CMD MEDIAN RATE
+LABELS=()
+contender() { local l=$1; shift; LABELS+=("$l"); CMD[$l]="$*"; }
+# The archive_command PostgreSQL's documentation suggests, made durable with sync(1).
+printf '#!/bin/sh\ntest ! -f %s/cp/"$2" && cp "$1" %s/cp/"$2" && sync %s/cp/"$2"\n' "$WORK" "$WORK" "$WORK" >"$WORK/cp-sync"
+chmod 755 "$WORK/cp-sync"
+contender cp-sync "$WORK/cp-sync" {p} {f}
+contender walmgrd-zstd "$WORK/walmgrd" -c "$WORK/bench.toml" archive {p} {f}
+contender walmgrd-none "$WORK/walmgrd" -c "$WORK/none.toml" archive {p} {f}
+if [ $have_pgbr = 1 ]; then
+	contender pgbackrest-zst pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench archive-push {p}
+fi
+# The same segments offered again: already archived (process start to finish).
+contender walmgrd-again "$WORK/walmgrd" -c "$WORK/bench.toml" archive {p} {f}
+if [ $have_pgbr = 1 ]; then
+	contender pgbackrest-again pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench archive-push {p}
+fi
+
+declare -A TIMES TOTAL
+for l in "${LABELS[@]}"; do TIMES[$l]=""; TOTAL[$l]=0; done
+echo "archiving $N segments of $SEGMB MiB per contender, contenders taking turns"
+for s in "${SEGS[@]}"; do
+	for l in "${LABELS[@]}"; do
+		read -r -a words <<<"${CMD[$l]}"
+		args=()
+		for a in "${words[@]}"; do a=${a//\{p\}/$WORK/segs/$s}; args+=("${a//\{f\}/$s}"); done
 		t0=$(now)
 		pg "${args[@]}" >/dev/null
 		t1=$(now)
-		times+=($(((t1 - t0) / 1000)))
-		total=$((total + t1 - t0))
+		TIMES[$l]+="$(((t1 - t0) / 1000)) "
+		TOTAL[$l]=$((TOTAL[$l] + t1 - t0))
 	done
-	MEDIAN[$label]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}')
-	RATE[$label]=$(awk -v n="$N" -v t="$total" 'BEGIN {printf "%.1f", n / (t / 1e9)}')
-}
-
-echo "archiving $N segments of $SEGMB MiB per contender"
-time_each cp-sync sh -c "test ! -f $WORK/cp/{f} && cp {p} $WORK/cp/{f} && sync $WORK/cp/{f}"
-time_each walmgrd-zstd "$WORK/walmgrd" -c "$WORK/bench.toml" archive {p} {f}
-time_each walmgrd-none "$WORK/walmgrd" -c "$WORK/none.toml" archive {p} {f}
-time_each walmgrd-again "$WORK/walmgrd" -c "$WORK/bench.toml" archive {p} {f}
-if [ $have_pgbr = 1 ]; then
-	time_each pgbackrest-zst pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench archive-push {p}
-	time_each pgbackrest-again pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench archive-push {p}
-fi
+done
+for l in "${LABELS[@]}"; do
+	MEDIAN[$l]=$(tr ' ' '\n' <<<"${TIMES[$l]}" | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}')
+	RATE[$l]=$(awk -v n="$N" -v t="${TOTAL[$l]}" 'BEGIN {printf "%.1f", n / (t / 1e9)}')
+done
 STORED_W=$(du -sk "$WORK/repo-bench/wal" | cut -f1)
 STORED_C=$(du -sk "$WORK/cp" | cut -f1)
 

@@ -156,40 +156,103 @@ func (cw *countingWriter) Write(b []byte) (int, error) {
 }
 
 // encode streams r into w as a blob and returns its trailer. The caller commits w.
+// The checksums are computed on another goroutine, chunk by chunk, while the payload
+// is compressed: on two cores SHA-256 then costs no wall time.
 func (c *codec) encode(w io.Writer, r io.Reader) (Trailer, error) {
 	t := Trailer{Compression: c.comp}
-	h, x := sha256.New(), xxhash.New()
 	cw := &countingWriter{w: w}
-	src := io.TeeReader(r, io.MultiWriter(h, x))
-	var err error
-	switch c.comp {
-	case CompressZstd:
+	var dst io.Writer = cw
+	if c.comp == CompressZstd {
 		if c.enc == nil {
-			c.enc, err = zstd.NewWriter(cw, zstd.WithEncoderLevel(c.level), zstd.WithEncoderCRC(false))
+			enc, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(c.level), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
 			if err != nil {
 				return t, fmt.Errorf("zstd encoder: %w", err)
 			}
+			c.enc = enc
 		} else {
 			c.enc.Reset(cw)
 		}
-		if t.Size, err = c.enc.ReadFrom(src); err != nil {
+		dst = c.enc
+	}
+	h := newParallelHash()
+	defer h.stop()
+	for {
+		buf := h.buffer()
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return t, werr
+			}
+			h.add(buf[:n])
+			t.Size += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
 			return t, err
 		}
-		if err = c.enc.Close(); err != nil {
-			return t, err
-		}
-	default:
-		if t.Size, err = io.Copy(cw, src); err != nil {
+	}
+	if c.comp == CompressZstd {
+		if err := c.enc.Close(); err != nil {
 			return t, err
 		}
 	}
 	t.PayloadSize = cw.n
-	t.XXH64 = x.Sum64()
-	copy(t.SHA256[:], h.Sum(nil))
+	t.XXH64, t.SHA256 = h.sums()
 	if _, err := w.Write(t.marshal()); err != nil {
 		return t, err
 	}
 	return t, nil
+}
+
+// parallelHash computes SHA-256 and XXH64 of a stream on its own goroutine. Buffers
+// cycle between the reader and the hasher, so no chunk is reused before it is hashed.
+type parallelHash struct {
+	free, full chan []byte
+	done       chan struct{}
+	sha        hash.Hash
+	xx         *xxhash.Digest
+	stopped    bool
+}
+
+const hashChunk = 256 << 10
+
+func newParallelHash() *parallelHash {
+	p := &parallelHash{free: make(chan []byte, 4), full: make(chan []byte, 4), done: make(chan struct{}),
+		sha: sha256.New(), xx: xxhash.New()}
+	for i := 0; i < 4; i++ {
+		p.free <- make([]byte, hashChunk)
+	}
+	go func() {
+		defer close(p.done)
+		for b := range p.full {
+			p.sha.Write(b)
+			p.xx.Write(b)
+			p.free <- b[:cap(b)]
+		}
+	}()
+	return p
+}
+
+func (p *parallelHash) buffer() []byte { return <-p.free }
+
+func (p *parallelHash) add(b []byte) { p.full <- b }
+
+// stop ends the hasher; safe to call more than once.
+func (p *parallelHash) stop() {
+	if !p.stopped {
+		p.stopped = true
+		close(p.full)
+		<-p.done
+	}
+}
+
+func (p *parallelHash) sums() (uint64, [32]byte) {
+	p.stop()
+	var sum [32]byte
+	copy(sum[:], p.sha.Sum(nil))
+	return p.xx.Sum64(), sum
 }
 
 // readTrailer reads and checks an object's trailer.
