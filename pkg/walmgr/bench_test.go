@@ -66,18 +66,25 @@ func BenchmarkArchive(b *testing.B) {
 	}
 }
 
-// BenchmarkArchiveAlreadyArchived offers the same segment again (PostgreSQL after a
-// crash): hash and compare, no write.
-func BenchmarkArchiveAlreadyArchived(b *testing.B) {
-	r, dir := benchRepo(b, "zstd", 3)
-	src := filepath.Join(dir, "seg")
+// archivedSegment is a zstd repository holding one archived 16 MiB segment.
+func archivedSegment(b *testing.B) (r *Repository, dir, src, name string) {
+	b.Helper()
+	r, dir = benchRepo(b, "zstd", 3)
+	src = filepath.Join(dir, "seg")
 	if err := os.WriteFile(src, fakeSegmentSized(benchSegSize, 1, 1, 42, 1), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	name := SegmentName(1, 1, benchSegSize)
+	name = SegmentName(1, 1, benchSegSize)
 	if _, err := r.Archive(context.Background(), src, name); err != nil {
 		b.Fatal(err)
 	}
+	return r, dir, src, name
+}
+
+// BenchmarkArchiveAlreadyArchived offers the same segment again (PostgreSQL after a
+// crash): hash and compare, no write.
+func BenchmarkArchiveAlreadyArchived(b *testing.B) {
+	r, _, src, name := archivedSegment(b)
 	b.SetBytes(benchSegSize)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -89,15 +96,7 @@ func BenchmarkArchiveAlreadyArchived(b *testing.B) {
 
 // BenchmarkFetch restores and verifies a 16 MiB segment.
 func BenchmarkFetch(b *testing.B) {
-	r, dir := benchRepo(b, "zstd", 3)
-	src := filepath.Join(dir, "seg")
-	if err := os.WriteFile(src, fakeSegmentSized(benchSegSize, 1, 1, 42, 1), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	name := SegmentName(1, 1, benchSegSize)
-	if _, err := r.Archive(context.Background(), src, name); err != nil {
-		b.Fatal(err)
-	}
+	r, dir, _, name := archivedSegment(b)
 	dest := filepath.Join(dir, "RECOVERYXLOG")
 	b.SetBytes(benchSegSize)
 	b.ResetTimer()

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/skytools-go/skytools/pkg/walmgr/repo"
 	"go.uber.org/zap"
 )
 
@@ -439,18 +440,6 @@ func syncFilesystem(dir string) error {
 		if !e.IsDir() {
 			return nil
 		}
-		return syncDirPath(p)
+		return repo.SyncDir(p)
 	})
-}
-
-func syncDirPath(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }

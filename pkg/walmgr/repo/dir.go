@@ -133,11 +133,11 @@ func (w *dirWriter) Commit(_ context.Context) error {
 	if err := os.Remove(tmp); err != nil {
 		return fmt.Errorf("repository %s: remove temporary %s: %w", w.d.root, tmp, err)
 	}
-	if err := syncDir(filepath.Dir(w.final)); err != nil {
+	if err := SyncDir(filepath.Dir(w.final)); err != nil {
 		return fmt.Errorf("repository %s: %s: %w", w.d.root, w.key, err)
 	}
 	for _, nd := range w.newDirs {
-		if err := syncDir(filepath.Dir(nd)); err != nil {
+		if err := SyncDir(filepath.Dir(nd)); err != nil {
 			return fmt.Errorf("repository %s: %s: %w", w.d.root, w.key, err)
 		}
 	}
@@ -156,7 +156,8 @@ func (w *dirWriter) Abort() error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so that names created or removed in it survive a crash.
+func SyncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("fsync directory %s: %w", dir, err)
@@ -296,7 +297,7 @@ func (d *Dir) Persist(_ context.Context, key string) error {
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("repository %s: fsync %s: %w", d.root, key, err)
 	}
-	return syncDir(filepath.Dir(p))
+	return SyncDir(filepath.Dir(p))
 }
 
 // Abandoned implements Store: temporary files older than age.
