@@ -199,3 +199,92 @@ func TestDiskFullRepositoryFailsArchiveWithoutPartialFile(t *testing.T) {
 		t.Fatalf("retry on a still-full disk: exit %d", code)
 	}
 }
+
+// TestFetchPrefetchServesTheNextSegmentsVerified archives four segments, fetches the
+// first with fetch_prefetch = 2, and checks that the next two are decompressed ahead
+// and then handed over by the following fetches, byte for byte.
+func TestFetchPrefetchServesTheNextSegmentsVerified(t *testing.T) {
+	t.Parallel()
+	f := newBinFixture(t, nil, "fetch_prefetch = 2")
+	// fetch leaves its prefetcher running in the background: wait for it to finish
+	// before the test's directory goes away.
+	t.Cleanup(func() {
+		deadline := time.Now().Add(time.Minute)
+		for prefetchersRunning(f.cfgPath) {
+			if time.Now().After(deadline) {
+				t.Error("prefetch processes still running after a minute")
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition
+		}
+	})
+	segs := map[string][]byte{}
+	for i := uint64(1); i <= 4; i++ {
+		name := SegmentName(1, i, testSegSize)
+		segs[name] = fakeSegment(1, i, 42, i)
+		if _, errOut, code := f.run("archive", f.file(name, segs[name]), name); code != 0 {
+			t.Fatalf("archive %s: %s", name, errOut)
+		}
+	}
+	walDir := filepath.Join(f.dir, "pg_wal")
+	if err := os.Mkdir(walDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(walDir, "RECOVERYXLOG")
+	fetch := func(i uint64) {
+		t.Helper()
+		name := SegmentName(1, i, testSegSize)
+		if _, errOut, code := f.run("fetch", name, dest); code != 0 {
+			t.Fatalf("fetch %s: exit %d: %s", name, code, errOut)
+		}
+		if got, _ := os.ReadFile(dest); !bytes.Equal(got, segs[name]) {
+			t.Fatalf("fetch %s handed over other content", name)
+		}
+	}
+	fetch(1)
+	ahead := filepath.Join(walDir, prefetchDirName)
+	for _, i := range []uint64{2, 3} {
+		p := filepath.Join(ahead, SegmentName(1, i, testSegSize))
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("segment %d was not prefetched", i)
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition
+		}
+	}
+	fetch(2)
+	if _, err := os.Stat(filepath.Join(ahead, SegmentName(1, 2, testSegSize))); !os.IsNotExist(err) {
+		t.Fatal("fetch did not take the prefetched copy")
+	}
+	fetch(3)
+	fetch(4)
+	// Nothing beyond the archive is invented, and a genuinely absent segment is still 1.
+	if _, _, code := f.run("fetch", SegmentName(1, 9, testSegSize), dest); code != 1 {
+		t.Fatalf("fetch of an absent segment with prefetch on: exit %d", code)
+	}
+}
+
+// prefetchersRunning reports whether a "walmgrd -c cfgPath ... prefetch" process lives.
+func prefetchersRunning(cfgPath string) bool {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		hasCfg, hasPrefetch := false, false
+		for _, a := range args {
+			hasCfg = hasCfg || a == cfgPath
+			hasPrefetch = hasPrefetch || a == "prefetch"
+		}
+		if hasCfg && hasPrefetch {
+			return true
+		}
+	}
+	return false
+}

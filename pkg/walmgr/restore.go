@@ -132,6 +132,9 @@ func (r *Repository) Restore(ctx context.Context, cfg *Config, log *zap.Logger, 
 		return nil, err
 	}
 	log = log.With(zap.String("backup", m.ID), zap.String("datadir", o.DataDir))
+	if os.Geteuid() == 0 {
+		log.Warn("restoring as root: the files will belong to root, and PostgreSQL will not start on them until they are chowned to its user")
+	}
 	log.Info("restoring base backup")
 	if err := prepareEmptyDir(o.DataDir, o.Force); err != nil {
 		return nil, err
