@@ -227,12 +227,12 @@ target is used.`,
 			fs.StringVar(&o.TargetName, "target-name", "", "recover up to restore point `NAME` (recovery_target_name)")
 			fs.BoolVar(&o.TargetImmediate, "target-immediate", false, "stop as soon as the backup is consistent")
 			fs.BoolVar(&o.TargetExclusive, "target-exclusive", false, "stop just before the target instead of just after it")
-			fs.StringVar(&o.TargetAction, "target-action", "", "at the target: `promote`, pause or shutdown (PostgreSQL's default: pause)")
-			fs.StringVar(&o.TargetTimeline, "target-timeline", "", "recovery_target_timeline (default latest)")
+			fs.StringVar(&o.TargetAction, "target-action", "", "`ACTION` at the target: promote, pause or shutdown (PostgreSQL's default: pause)")
+			fs.StringVar(&o.TargetTimeline, "target-timeline", "", "recovery_target_timeline `TL`: latest (default), current or a number")
 			fs.BoolVar(&o.Standby, "standby", false, "make a standby: standby.signal and primary_conninfo")
 			fs.BoolVar(&o.NoArchive, "no-archive", false, "restored server does not archive (a copy beside the original)")
 			fs.BoolVar(&o.Force, "force", false, "empty a non-empty DATADIR first (never one with a running server)")
-			fs.Var(ts, "tablespace-map", "restore tablespace `OID=DIR` elsewhere (repeatable)")
+			fs.Var(ts, "tablespace-map", "put tablespace OID in DIR: `OID=DIR` (repeatable)")
 		},
 		Run: func(ctx context.Context, env *cli.Env, args []string) error {
 			o.DataDir = args[0]
