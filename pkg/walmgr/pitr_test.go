@@ -25,8 +25,8 @@ const marksDigestSQL = `SELECT coalesce(md5(string_agg(id || ':' || v, ',' ORDER
 
 // TestPointInTimeRestoreToTimeAndLSN archives a busy pgbench run, takes a base backup
 // (with a tablespace), keeps writing, and restores to a time and to an LSN between
-// the backup and the end: each restored server must hold exactly the rows committed
-// before its target.
+// the backup and the end (and to a named restore point): each restored server must
+// hold exactly the rows committed before its target.
 func TestPointInTimeRestoreToTimeAndLSN(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -65,6 +65,9 @@ func TestPointInTimeRestoreToTimeAndLSN(t *testing.T) {
 		}
 		m.digest = f.queryString(f.conn, marksDigestSQL)
 		marks = append(marks, m)
+		if n == 22 {
+			f.exec(f.conn, "SELECT pg_create_restore_point('after-22')")
+		}
 	}
 	if err := bench.Wait(); err != nil {
 		t.Fatalf("pgbench: %v\n%s", err, benchOut)
@@ -102,6 +105,7 @@ func TestPointInTimeRestoreToTimeAndLSN(t *testing.T) {
 	}{
 		{"time", marks[14], []string{"--target-time", marks[14].time}},
 		{"lsn", marks[29], []string{"--target-lsn", marks[29].lsn, "--target-exclusive"}},
+		{"name", marks[21], []string{"--target-name", "after-22"}},
 	} {
 		dir := filepath.Join(f.dir, "ts-"+tc.name)
 		flags := append(tc.flags, "--target-action", "promote", "--no-archive", "--tablespace-map", tsOID+"="+dir)
