@@ -153,8 +153,7 @@ func TestStandbyFromBackupCatchesUpAndIsPromoted(t *testing.T) {
 	f.switchAndWait() // the standby first replays this from the archive
 
 	standbyCfg := filepath.Join(f.dir, "standby.toml")
-	var standby *pgtest.Cluster
-	standby = pgtest.NewCluster(t, pgtest.Name("standby"), pgtest.FromDataDir(func(ctx context.Context, c *pgtest.Cluster) error {
+	standby := pgtest.NewCluster(t, pgtest.Name("standby"), pgtest.FromDataDir(func(ctx context.Context, c *pgtest.Cluster) error {
 		f.writeConfig(standbyCfg, c, fmt.Sprintf("primary_conninfo = %q", f.primary.ConnString("postgres")+" application_name=standby1"))
 		out, errOut, code := f.run(c, "-c", standbyCfg, "restore", "--standby", c.DataDir)
 		if code != 0 {
