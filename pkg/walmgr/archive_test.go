@@ -256,3 +256,23 @@ func TestCleanupRemovesOnlyOldAbandonedTemporaries(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestVerifyReportsQuarantinedFiles(t *testing.T) {
+	t.Parallel()
+	f := newArchiveFixture(t, "zstd")
+	name := SegmentName(1, 2, testSegSize)
+	if _, err := f.repo.Archive(f.ctx, f.file("a", fakeSegment(1, 2, 42, 1)), name); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.repo.Verify(f.ctx, "")
+	if err != nil || len(rep.Problems) != 0 || rep.WALFiles != 1 {
+		t.Fatalf("clean repository: %+v, %v", rep, err)
+	}
+	if _, err := f.repo.Archive(f.ctx, f.file("b", fakeSegment(1, 2, 42, 2)), name); !errors.Is(err, ErrDifferentContent) {
+		t.Fatal(err)
+	}
+	rep, err = f.repo.Verify(f.ctx, "")
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "quarantine/"+name) {
+		t.Fatalf("after a refused different file: %+v, %v", rep, err)
+	}
+}

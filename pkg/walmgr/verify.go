@@ -121,6 +121,13 @@ func (r *Repository) Verify(ctx context.Context, onlyID string) (*VerifyReport, 
 	for _, u := range inv.Unknown {
 		v.problemf("unexpected object %s in the WAL archive", u.Key)
 	}
+	q, err := r.Store.List(ctx, "quarantine")
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range q {
+		v.problemf("%s: a different file was offered under an archived name (see docs: After a \"different file\" error)", o.Key)
+	}
 	return v, nil
 }
 
