@@ -214,7 +214,7 @@ func run(ctx context.Context, tool Tool, args []string, stdout, stderr io.Writer
 		return Usagef("%s: %v (see %s help %s)", cmd.Name, err, tool.Name, cmd.Name)
 	}
 	if len(pos) < cmd.MinArgs || (cmd.MaxArgs >= 0 && len(pos) > cmd.MaxArgs) {
-		return Usagef("usage: %s %s %s", tool.Name, cmd.Name, cmd.Args)
+		return Usagef("usage: %s", strings.TrimSpace(tool.Name+" "+cmd.Name+" "+cmd.Args))
 	}
 	env := g.env(tool.Name, stdout, stderr)
 	defer syncLog(env.Log)
