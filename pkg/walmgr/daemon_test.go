@@ -9,54 +9,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skytools-go/skytools/pkg/pgtest"
 )
 
-// notifyListener collects what a daemon sends to NOTIFY_SOCKET.
-type notifyListener struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (n *notifyListener) has(prefix, contains string) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, m := range n.msgs {
-		for _, line := range strings.Split(m, "\n") {
-			if strings.HasPrefix(line, prefix) && strings.Contains(line, contains) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func listenNotify(t *testing.T, path string) *notifyListener {
+// notifySocket is pgtest's systemd notify socket, opened up for a daemon that runs as
+// the server's user (the test's temporary directories are root's).
+func notifySocket(t *testing.T) *pgtest.NotifySocket {
 	t.Helper()
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if err := os.Chmod(path, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	n := &notifyListener{}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, _, err := conn.ReadFromUnix(buf)
-			if err != nil {
-				return
-			}
-			n.mu.Lock()
-			n.msgs = append(n.msgs, string(buf[:k]))
-			n.mu.Unlock()
+	n := pgtest.NewNotifySocket(t)
+	for _, p := range []string{filepath.Dir(filepath.Dir(n.Path)), filepath.Dir(n.Path)} {
+		if err := os.Chmod(p, 0o711); err != nil {
+			t.Fatal(err)
 		}
-	}()
+	}
+	if err := os.Chmod(n.Path, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -81,11 +53,10 @@ func TestDaemonTakesScheduledBackupAndReportsHealth(t *testing.T) {
 		fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", port))
 	f.exec(f.conn, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS id")
 	f.switchAndWait()
-	sock := filepath.Join(f.dir, "notify.sock")
-	notify := listenNotify(t, sock)
+	notify := notifySocket(t)
 
 	cmd := f.primary.Command(f.ctx, f.bin, "-c", f.cfgPath)
-	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=2000000")
+	cmd.Env = append(cmd.Env, notify.Env(), "WATCHDOG_USEC=2000000")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -99,11 +70,11 @@ func TestDaemonTakesScheduledBackupAndReportsHealth(t *testing.T) {
 		}
 	})
 
-	waitFor(t, time.Minute, "READY=1", func() bool { return notify.has("READY=1", "") })
-	waitFor(t, 2*time.Minute, "a STATUS line naming the scheduled backup", func() bool {
-		return notify.has("STATUS=", "last backup 2") && notify.has("STATUS=", "next backup in")
+	notify.Until(t, time.Minute, "READY=1", pgtest.Is("READY=1"))
+	notify.Until(t, 2*time.Minute, "a STATUS line naming the scheduled backup", func(m string) bool {
+		return strings.HasPrefix(m, "STATUS=") && strings.Contains(m, "last backup 2") && strings.Contains(m, "next backup in")
 	})
-	waitFor(t, 30*time.Second, "watchdog pings", func() bool { return notify.has("WATCHDOG=1", "") })
+	notify.Until(t, 30*time.Second, "a watchdog ping", pgtest.Is("WATCHDOG=1"))
 	metrics := ""
 	waitFor(t, 30*time.Second, "metrics", func() bool {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
@@ -135,9 +106,7 @@ func TestDaemonTakesScheduledBackupAndReportsHealth(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("daemon did not stop on SIGTERM\n%s", stderr.String())
 	}
-	if !notify.has("STOPPING=1", "") {
-		t.Error("no STOPPING=1")
-	}
+	notify.Until(t, 10*time.Second, "STOPPING=1", pgtest.Is("STOPPING=1"))
 	if !strings.Contains(stderr.String(), "base backup complete") {
 		t.Errorf("log lacks the backup:\n%s", stderr.String())
 	}
