@@ -7,15 +7,15 @@
 #   base backup MB/s:            walmgrd backup vs pg_basebackup (plain; tar + client zstd 3)
 #   restore MB/s:                walmgrd restore vs pg_basebackup (plain) as "make a new data directory"
 #
-# Usage: bench/walmgrd-compare.sh            (from the repository root; root or a normal user)
-#        SCALE=50 N=32 bench/walmgrd-compare.sh
+# Usage: pkg/walmgr/testdata/compare.sh            (from the repository root; root or a normal user)
+#        SCALE=50 N=32 pkg/walmgr/testdata/compare.sh
 # Needs: go, PostgreSQL 13+ server binaries, pgbackrest (Debian package) for its column.
 set -euo pipefail
 
 SCALE=${SCALE:-50}   # pgbench scale of the database that is backed up (~15 MB per unit)
 N=${N:-32}           # WAL segments archived per contender
 PGBIN=${PGBINDIR:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 WORK=$(mktemp -d /tmp/walmgrd-bench.XXXXXX)
 chmod 755 "$WORK"
 RUNAS=()
