@@ -223,9 +223,9 @@ func TestTicksQueuesAndNotifiesConsumers(t *testing.T) {
 		if v := testutil.ToFloat64(r.d.m.ticks.WithLabelValues(db.Name, "orders")); v < 1 {
 			t.Fatalf("pgqd_ticks_total = %v", v)
 		}
-		if s := r.d.status(); !strings.HasPrefix(s, "ticking 1 queues in 1 of 1 databases") {
-			t.Fatalf("status %q", s)
-		}
+		waitFor(t, 10*time.Second, "status line naming the queue", func() (bool, error) {
+			return strings.HasPrefix(r.d.status(), "ticking 1 queues in 1 of 1 databases"), nil
+		})
 	})
 }
 
