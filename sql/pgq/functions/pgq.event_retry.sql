@@ -3,7 +3,7 @@
 -- this subscription sees it again (ev_retry counts the retries). The batch must still
 -- be finished.
 --
--- Errors: "batch not found", "event not found" when the event is not in the batch.
+-- Error: "event not found" when the batch is not open or the event is not in it.
 -- Result: 1, or 0 when the event is already in the retry queue.
 CREATE OR REPLACE FUNCTION pgq.event_retry(
     x_batch_id bigint,
@@ -17,13 +17,16 @@ DECLARE
     e record;
     n int;
 BEGIN
+    SELECT sub_queue, sub_id INTO s FROM pgq.subscription WHERE sub_batch = x_batch_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'event not found';
+    END IF;
     EXECUTE 'SELECT * FROM (' || pgq.batch_event_sql(x_batch_id) || ') e WHERE e.ev_id = $1 LIMIT 1'
        INTO e USING x_event_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 THEN
         RAISE EXCEPTION 'event not found';
     END IF;
-    SELECT sub_queue, sub_id INTO s FROM pgq.subscription WHERE sub_batch = x_batch_id;
     INSERT INTO pgq.retry_queue (ev_retry_after, ev_queue, ev_id, ev_time, ev_txid, ev_owner, ev_retry,
                                  ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)
     VALUES (x_retry_time, s.sub_queue, e.ev_id, e.ev_time, NULL, s.sub_id, coalesce(e.ev_retry, 0) + 1,
