@@ -1,0 +1,213 @@
+package pgq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Batch is one batch handed to a [Handler]: the events committed between two ticks of
+// the queue, for one consumer. Its events are streamed from the database in blocks of
+// Config.FetchSize, so a batch of any size takes bounded memory.
+//
+// A Batch is valid only during the handler call that received it.
+type Batch struct {
+	ID       int64 // unique across queues; the same id if a batch is handed out again
+	Queue    string
+	Consumer string
+
+	PrevTick     int64     // the batch holds the transactions committed after this tick ...
+	Tick         int64     // ... up to this one
+	PrevTickTime time.Time // when PrevTick was taken
+	TickTime     time.Time // when Tick was taken
+	Lag          time.Duration
+
+	// Tx is the transaction that the batch is finished in. Work done in it commits
+	// together with the batch, or not at all: without Config.Target it is a
+	// transaction in the queue's own database; with a Target it is a transaction in the
+	// target database, committed together with the consumer's position there.
+	//
+	// Do not commit or roll it back; return an error to roll it back.
+	Tx pgx.Tx
+
+	src      pgx.Tx // the source transaction holding the cursor
+	fetch    int
+	pending  []Event // quick-fetched first block, not yet returned
+	done     bool
+	read     int64
+	retries  []pendingRetry
+	noRetry  string // why Retry is refused, "" when allowed
+	progress func()
+}
+
+type pendingRetry struct {
+	id    int64
+	after time.Duration
+}
+
+// cursorName is the name of the cursor a batch is read through; one batch at a time
+// per transaction.
+const cursorName = "pgq_batch_events"
+
+const (
+	// openCursorSQL declares the cursor and returns the first block. The table
+	// filter is quoted by the server.
+	openCursorSQL = `SELECT * FROM pgq.get_batch_cursor($1, '` + cursorName + `', $2,
+  CASE WHEN $3::text[] IS NULL THEN NULL
+       ELSE 'ev_extra1 = ANY (' || quote_literal($3::text[]) || '::text[])' END)`
+	fetchSQLFormat = `FETCH %d FROM ` + cursorName
+)
+
+// open declares the cursor and reads the first block.
+func (b *Batch) open(ctx context.Context, tables []string) error {
+	var filter []string
+	if len(tables) > 0 {
+		filter = tables
+	}
+	rows, err := b.src.Query(ctx, openCursorSQL, b.ID, b.fetch, filter)
+	if err != nil {
+		return err
+	}
+	evs, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return err
+	}
+	b.pending = evs
+	if len(evs) < b.fetch {
+		b.done = true
+	}
+	return nil
+}
+
+// Fetch returns the next block of at most Config.FetchSize events, in event id order,
+// or an empty slice when the batch has no more events. The handler may keep the
+// slice.
+func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
+	if b.pending != nil {
+		evs := b.pending
+		b.pending = nil
+		b.read += int64(len(evs))
+		return evs, nil
+	}
+	if b.done {
+		return nil, nil
+	}
+	rows, err := b.src.Query(ctx, fmt.Sprintf(fetchSQLFormat, b.fetch))
+	if err != nil {
+		return nil, b.err("read events", err)
+	}
+	evs, err := pgx.CollectRows(rows, scanEvent)
+	if err != nil {
+		return nil, b.err("read events", err)
+	}
+	if len(evs) < b.fetch {
+		b.done = true
+	}
+	b.read += int64(len(evs))
+	if b.progress != nil {
+		b.progress()
+	}
+	return evs, nil
+}
+
+// Events iterates over the batch's events, fetching blocks as needed. On a read error
+// it yields the error once and stops:
+//
+//	for ev, err := range b.Events(ctx) {
+//		if err != nil {
+//			return err
+//		}
+//		...
+//	}
+func (b *Batch) Events(ctx context.Context) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		for {
+			evs, err := b.Fetch(ctx)
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			if len(evs) == 0 {
+				return
+			}
+			for _, ev := range evs {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Retry asks for ev to be delivered again, in a later batch, after at least the given
+// delay (the actual delay is rounded up to pgqd's retry period and the next tick).
+// The retry is recorded when the batch finishes, in the same transaction: if the
+// handler fails, nothing is retried and the whole batch comes again. ev.Retry counts
+// the deliveries. Only this consumer sees the retried event.
+//
+// Exactly-once consumers (Config.Target) cannot retry single events: the batch is
+// applied to the target as a whole.
+func (b *Batch) Retry(ev Event, after time.Duration) error {
+	if b.noRetry != "" {
+		return b.err("retry event", errors.New(b.noRetry))
+	}
+	if after < 0 {
+		after = 0
+	}
+	b.retries = append(b.retries, pendingRetry{id: ev.ID, after: after})
+	return nil
+}
+
+// Retried is how many events the handler has passed to Retry so far.
+func (b *Batch) Retried() int { return len(b.retries) }
+
+// retryEventsSQL records all of a batch's per-event retries in one round trip.
+const retryEventsSQL = `SELECT coalesce(sum(pgq.event_retry($1, r.id, clock_timestamp() + make_interval(secs => r.secs))), 0)
+  FROM unnest($2::bigint[], $3::float8[]) AS r(id, secs)`
+
+// applyRetries puts the events passed to Retry into the retry queue, in the source
+// transaction. It returns how many were new there.
+func (b *Batch) applyRetries(ctx context.Context) (int64, error) {
+	if len(b.retries) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, len(b.retries))
+	secs := make([]float64, len(b.retries))
+	for i, r := range b.retries {
+		ids[i], secs[i] = r.id, r.after.Seconds()
+	}
+	var n int64
+	if err := b.src.QueryRow(ctx, retryEventsSQL, b.ID, ids, secs).Scan(&n); err != nil {
+		return 0, b.err("retry events", err)
+	}
+	return n, nil
+}
+
+func (b *Batch) err(op string, err error) error {
+	return who{queue: b.Queue, consumer: b.Consumer, batch: b.ID}.wrap(op, err)
+}
+
+// RetryBatch is what a handler returns to have every event of the batch delivered
+// again after the delay instead of now: the handler's work in Batch.Tx is rolled back,
+// the events go into the retry queue, and the batch is finished, so the consumer moves
+// on. (Returning any other error also rolls back, but the same batch then comes again
+// after the consumer's error backoff, holding up the events behind it.)
+//
+// Exactly-once consumers (Config.Target) cannot use it; for them it is an error like
+// any other.
+func RetryBatch(after time.Duration) error {
+	if after < 0 {
+		after = 0
+	}
+	return &retryBatchError{after: after}
+}
+
+type retryBatchError struct{ after time.Duration }
+
+func (e *retryBatchError) Error() string {
+	return fmt.Sprintf("retry the whole batch after %s", e.after)
+}
