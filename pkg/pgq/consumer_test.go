@@ -394,9 +394,6 @@ func TestBulkInsertIsSafeAgainstRotationUnderRepeatableRead(t *testing.T) {
 		e.register("c")
 		ctx := context.Background()
 		e.exec("SELECT pgq.set_queue_config('q', 'rotation_period', '0')")
-		// Move the consumer past the queue's creation so rotation is not held back.
-		e.tick()
-		e.exec("SELECT pgq.finish_batch(pgq.next_batch('q', 'c'))")
 
 		rr, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
 		if err != nil {
@@ -405,11 +402,16 @@ func TestBulkInsertIsSafeAgainstRotationUnderRepeatableRead(t *testing.T) {
 		defer rr.Rollback(ctx)
 		before := queryVal[string](t, rr, "SELECT pgq.current_event_table('q')") // the snapshot
 
-		e.exec("SELECT pgq.maint_rotate_tables_step1('q')")
-		e.exec("SELECT pgq.maint_rotate_tables_step2()")
-		if after := queryVal[string](t, e.pool, "SELECT pgq.current_event_table('q')"); after == before {
-			t.Fatalf("rotation did not happen (table still %s)", after)
-		}
+		// Rotate as pgqd does. Rotation waits until the slowest consumer's tick is newer
+		// than the last switch (by snapshot xmin, which other tests' transactions in the
+		// cluster hold back), so move the consumer along until it happens.
+		waitFor(t, 30*time.Second, "a table rotation", func() bool {
+			e.tick()
+			e.exec("SELECT pgq.finish_batch(pgq.next_batch('q', 'c'))")
+			e.exec("SELECT pgq.maint_rotate_tables_step1('q')")
+			e.exec("SELECT pgq.maint_rotate_tables_step2()")
+			return queryVal[string](t, e.pool, "SELECT pgq.current_event_table('q')") != before
+		})
 		// Other traffic and ticks move on meanwhile.
 		e.produce(1)
 		e.tick()

@@ -27,6 +27,7 @@ type crashSpec struct {
 	Queue   string
 	CrashAt string // a consumer hook point, or "events:N" (inside the handler)
 	Fetch   int
+	Sub     string // a subconsumer name for cooperative consuming
 }
 
 // applyHandler writes every event's id and data into table applied of Batch.Tx, one
@@ -74,6 +75,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := crashConfig(spec.Queue, spec.Fetch)
+	cfg.Subconsumer = spec.Sub
 	if spec.Dst != "" {
 		if cfg.Target, err = pgxpool.New(ctx, spec.Dst); err != nil {
 			t.Fatal(err)

@@ -133,7 +133,8 @@ func (w who) fail(op string, kind error, format string, args ...any) error {
 // (raise_exception) with a message, so the message is all there is to classify. The
 // texts are part of PgQ's tested API (the upstream regression tests compare them) and
 // ours keeps them byte for byte, so matching their fixed prefixes is stable. Only
-// P0001 errors are matched, and only here.
+// P0001 errors (and XX000, what elog(ERROR) in the original extension's C functions
+// raises) are matched, and only here.
 var pgqMessages = []struct {
 	prefix string
 	kind   error
@@ -174,7 +175,7 @@ func classify(err error) error {
 		return nil
 	}
 	switch pg.Code {
-	case "P0001":
+	case "P0001", "XX000": // RAISE EXCEPTION; elog(ERROR) in the original's C code
 		for _, m := range pgqMessages {
 			if strings.HasPrefix(pg.Message, m.prefix) {
 				return m.kind

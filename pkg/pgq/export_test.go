@@ -4,3 +4,6 @@ package pgq
 // batch: "before-finish", "before-target-commit", "after-target-commit",
 // "after-commit".
 func SetHook(c *Consumer, f func(point string)) { c.hook = f }
+
+// Classify exposes the PostgreSQL-error classification to the tests.
+func Classify(err error) error { return classify(err) }
