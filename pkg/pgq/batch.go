@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,7 +35,8 @@ type Batch struct {
 	// Do not commit or roll it back; return an error to roll it back.
 	Tx pgx.Tx
 
-	src      pgx.Tx // the source transaction holding the cursor
+	rd       pgx.Tx   // the reading transaction, holding the cursor
+	stream   pgx.Rows // FETCH ALL from the cursor, once past the first block
 	fetch    int
 	pending  []Event // quick-fetched first block, not yet returned
 	done     bool
@@ -59,16 +61,24 @@ const (
 	openCursorSQL = `SELECT * FROM pgq.get_batch_cursor($1, '` + cursorName + `', $2,
   CASE WHEN $3::text[] IS NULL THEN NULL
        ELSE 'ev_extra1 = ANY (' || quote_literal($3::text[]) || '::text[])' END)`
-	fetchSQLFormat = `FETCH %d FROM ` + cursorName
+	// streamSQL reads the rest of a batch past the first block as one result that
+	// the server sends while the client decodes (FETCH in blocks would leave the
+	// server idle during every round trip). The client still holds only a block at a
+	// time: rows are read off the connection as the handler asks for them, and TCP
+	// flow control holds the server back when the handler is slower.
+	streamSQL = `FETCH ALL FROM ` + cursorName
 )
 
-// open declares the cursor and reads the first block.
+// open declares the cursor in the reading transaction and reads the first block.
 func (b *Batch) open(ctx context.Context, tables []string) error {
 	var filter []string
 	if len(tables) > 0 {
 		filter = tables
 	}
-	rows, err := b.src.Query(ctx, openCursorSQL, b.ID, b.fetch, filter)
+	// The first rows come through PL/pgSQL, which buffers them: few enough to
+	// answer a small batch in one round trip, the rest streams.
+	quick := min(b.fetch, 100)
+	rows, err := b.rd.Query(ctx, openCursorSQL, b.ID, quick, filter)
 	if err != nil {
 		return err
 	}
@@ -76,42 +86,67 @@ func (b *Batch) open(ctx context.Context, tables []string) error {
 	if err != nil {
 		return err
 	}
-	b.pending = evs
-	if len(evs) < b.fetch {
+	if len(evs) < quick {
 		b.done = true
 	}
+	b.pending = slices.Grow(evs, b.fetch-len(evs))
 	return nil
 }
 
-// Fetch returns the next block of at most Config.FetchSize events, in event id order,
-// or an empty slice when the batch has no more events. The handler may keep the
-// slice.
+// Fetch returns the next block of Config.FetchSize events (fewer at the end of the
+// batch), in event id order, or an empty slice when the batch has no more events.
+// The handler may keep the slice.
 func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
-	if b.pending != nil {
-		evs := b.pending
-		b.pending = nil
-		b.read += int64(len(evs))
-		return evs, nil
-	}
-	if b.done {
-		return nil, nil
-	}
-	rows, err := b.src.Query(ctx, fmt.Sprintf(fetchSQLFormat, b.fetch))
-	if err != nil {
-		return nil, b.err("read events", err)
-	}
-	evs, err := pgx.CollectRows(rows, scanEvent)
-	if err != nil {
-		return nil, b.err("read events", err)
-	}
-	if len(evs) < b.fetch {
-		b.done = true
+	evs := b.pending
+	b.pending = nil
+	if !b.done {
+		if b.stream == nil {
+			rows, err := b.rd.Query(ctx, streamSQL)
+			if err != nil {
+				return nil, b.err("read events", err)
+			}
+			b.stream = rows
+		}
+		if evs == nil {
+			evs = make([]Event, 0, b.fetch)
+		}
+		for len(evs) < b.fetch && b.stream.Next() {
+			ev, err := scanEvent(b.stream)
+			if err != nil {
+				b.stream.Close()
+				return nil, b.err("read events", err)
+			}
+			evs = append(evs, ev)
+		}
+		if len(evs) < b.fetch {
+			b.stream.Close()
+			if err := b.stream.Err(); err != nil {
+				return nil, b.err("read events", err)
+			}
+			b.done = true
+			b.stream = nil
+		}
+		if b.progress != nil {
+			b.progress()
+		}
 	}
 	b.read += int64(len(evs))
-	if b.progress != nil {
-		b.progress()
-	}
 	return evs, nil
+}
+
+// stopReading ends the reading transaction. A stream the handler left unfinished is
+// not drained (that could mean reading millions of rows for nothing): its
+// connection is closed instead, and the pool replaces it.
+func (b *Batch) stopReading(ctx context.Context) {
+	if b.rd == nil {
+		return
+	}
+	if b.stream != nil {
+		_ = b.rd.Conn().Close(ctx)
+		b.stream = nil
+	}
+	_ = b.rd.Rollback(ctx)
+	b.rd = nil
 }
 
 // Events iterates over the batch's events, fetching blocks as needed. On a read error
@@ -169,8 +204,8 @@ func (b *Batch) Retried() int { return len(b.retries) }
 const retryEventsSQL = `SELECT coalesce(sum(pgq.event_retry($1, r.id, clock_timestamp() + make_interval(secs => r.secs))), 0)
   FROM unnest($2::bigint[], $3::float8[]) AS r(id, secs)`
 
-// applyRetries puts the events passed to Retry into the retry queue, in the source
-// transaction. It returns how many were new there.
+// applyRetries puts the events passed to Retry into the retry queue, in Batch.Tx (a
+// transaction of the queue's database: retries are refused with a Target). It returns how many were new there.
 func (b *Batch) applyRetries(ctx context.Context) (int64, error) {
 	if len(b.retries) == 0 {
 		return 0, nil
@@ -181,7 +216,7 @@ func (b *Batch) applyRetries(ctx context.Context) (int64, error) {
 		ids[i], secs[i] = r.id, r.after.Seconds()
 	}
 	var n int64
-	if err := b.src.QueryRow(ctx, retryEventsSQL, b.ID, ids, secs).Scan(&n); err != nil {
+	if err := b.Tx.QueryRow(ctx, retryEventsSQL, b.ID, ids, secs).Scan(&n); err != nil {
 		return 0, b.err("retry events", err)
 	}
 	return n, nil

@@ -181,11 +181,15 @@ type Consumer struct {
 }
 
 // NewConsumer makes a consumer of the queue in the database of src, calling h for
-// each batch. It holds one connection of src while it works and, unless NoNotify,
-// another one listening for ticks.
+// each batch. While it works it holds two connections of src (one streams the
+// batch's events, the other carries Batch.Tx) and, unless NoNotify, a third one
+// listening for ticks, so src must allow at least two.
 func NewConsumer(src *pgxpool.Pool, cfg Config, h Handler) (*Consumer, error) {
 	if src == nil || h == nil {
 		return nil, fmt.Errorf("%w: NewConsumer needs a pool and a handler", errConfig)
+	}
+	if src.Config().MaxConns < 2 {
+		return nil, fmt.Errorf("%w: the pool allows %d connection(s); a consumer needs 2", errConfig, src.Config().MaxConns)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -455,24 +459,32 @@ const (
 )
 
 // process runs the handler for b in a transaction of the queue's database and
-// finishes the batch in that same transaction.
+// finishes the batch in that same transaction. The events are read through a
+// second connection (conn), so that the handler can use Batch.Tx while they stream.
 func (c *Consumer) process(ctx context.Context, conn *pgx.Conn, b *Batch) (BatchResult, error) {
 	res := BatchResult{ID: b.ID, PrevTick: b.PrevTick, Tick: b.Tick, Lag: b.Lag}
-	tx, err := conn.Begin(ctx)
+	if err := c.startReading(ctx, conn, b); err != nil {
+		return res, err
+	}
+	defer b.stopReading(context.WithoutCancel(ctx))
+	wconn, err := c.src.Acquire(ctx)
+	if err != nil {
+		return res, b.err("connect", err)
+	}
+	defer wconn.Release()
+	tx, err := wconn.Begin(ctx)
 	if err != nil {
 		return res, b.err("begin", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	b.src, b.Tx = tx, tx
-	if err := b.open(ctx, c.tables); err != nil {
-		return res, b.err("open batch cursor", err)
-	}
+	b.Tx = tx
 	herr := c.handle(ctx, b)
 	res.Events = b.read
+	b.stopReading(ctx)
 	var rb *retryBatchError
 	if errors.As(herr, &rb) {
 		_ = tx.Rollback(ctx)
-		return c.retryBatch(ctx, conn, b, rb.after, res)
+		return c.retryBatch(ctx, wconn.Conn(), b, rb.after, res)
 	}
 	if herr != nil {
 		return res, herr
@@ -491,6 +503,19 @@ func (c *Consumer) process(ctx context.Context, conn *pgx.Conn, b *Batch) (Batch
 	}
 	c.crashPoint("after-commit")
 	return res, nil
+}
+
+// startReading opens the reading transaction on conn and the batch's cursor in it.
+func (c *Consumer) startReading(ctx context.Context, conn *pgx.Conn, b *Batch) error {
+	rtx, err := conn.Begin(ctx)
+	if err != nil {
+		return b.err("begin", err)
+	}
+	b.rd = rtx
+	if err := b.open(ctx, c.tables); err != nil {
+		return b.err("open batch cursor", err)
+	}
+	return nil
 }
 
 // retryBatch puts every event of b into the retry queue and finishes b.

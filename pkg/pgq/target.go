@@ -116,29 +116,21 @@ func (c *Consumer) processTarget(ctx context.Context, conn *pgx.Conn, b *Batch) 
 		_ = ttx.Rollback(ctx)
 		c.log.Info("batch already applied to the target; finishing it", zap.Int64("batch", b.ID), zap.Int64("tick", b.Tick))
 		res.Skipped = true
-		return res, pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if err := c.finish(ctx, tx, b); err != nil && !errors.Is(err, ErrBatchNotFound) {
-				return err
-			}
-			return nil
-		})
+		return res, c.finishApplied(ctx, b)
 	case existed && stored != b.PrevTick:
 		return res, who{b.Queue, b.Consumer, b.ID}.fail("target: check position", ErrLostPosition,
 			"target %s has tick %d, the queue hands out ticks %d..%d; rewind the queue to the target (Rewind) or forget the target's position (ResetPosition)",
 			p.table, stored, b.PrevTick, b.Tick)
 	}
 
-	stx, err := conn.Begin(ctx)
-	if err != nil {
-		return res, b.err("begin", err)
+	if err := c.startReading(ctx, conn, b); err != nil {
+		return res, err
 	}
-	defer func() { _ = stx.Rollback(context.WithoutCancel(ctx)) }()
-	b.src, b.Tx = stx, ttx
-	if err := b.open(ctx, c.tables); err != nil {
-		return res, b.err("open batch cursor", err)
-	}
+	defer b.stopReading(context.WithoutCancel(ctx))
+	b.Tx = ttx
 	herr := c.handle(ctx, b)
 	res.Events = b.read
+	b.stopReading(ctx)
 	if herr != nil {
 		return res, herr
 	}
@@ -152,14 +144,22 @@ func (c *Consumer) processTarget(ctx context.Context, conn *pgx.Conn, b *Batch) 
 	c.crashPoint("after-target-commit")
 	// The batch is applied: from here on it may be finished by us or by another
 	// process under the same name that found it applied.
-	if err := c.finish(ctx, stx, b); err != nil && !errors.Is(err, ErrBatchNotFound) {
+	if err := c.finishApplied(ctx, b); err != nil {
 		return res, err
-	}
-	if err := stx.Commit(ctx); err != nil {
-		return res, b.err("commit", err)
 	}
 	c.crashPoint("after-commit")
 	return res, nil
+}
+
+// finishApplied finishes a batch that is applied to the target, in its own source
+// transaction. Another process under the same name may have finished it already.
+func (c *Consumer) finishApplied(ctx context.Context, b *Batch) error {
+	return pgx.BeginFunc(ctx, c.src, func(tx pgx.Tx) error {
+		if err := c.finish(ctx, tx, b); err != nil && !errors.Is(err, ErrBatchNotFound) {
+			return err
+		}
+		return nil
+	})
 }
 
 // Position returns the exactly-once consumer's position stored in the target: the
