@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,10 +35,10 @@ type Batch struct {
 	// Do not commit or roll it back; return an error to roll it back.
 	Tx pgx.Tx
 
-	rd       pgx.Tx   // the reading transaction, holding the cursor
-	stream   pgx.Rows // FETCH ALL from the cursor, once past the first block
+	rd       *pgx.Conn // the reading connection
+	sql      string    // the batch's event query (pgq.batch_event_sql)
+	stream   pgx.Rows  // the batch's events, being read
 	fetch    int
-	pending  []Event // quick-fetched first block, not yet returned
 	done     bool
 	read     int64
 	retries  []pendingRetry
@@ -51,45 +51,42 @@ type pendingRetry struct {
 	after time.Duration
 }
 
-// cursorName is the name of the cursor a batch is read through; one batch at a time
-// per transaction.
-const cursorName = "pgq_batch_events"
-
 const (
-	// openCursorSQL declares the cursor and returns the first block. The table
-	// filter is quoted by the server.
-	openCursorSQL = `SELECT * FROM pgq.get_batch_cursor($1, '` + cursorName + `', $2,
-  CASE WHEN $3::text[] IS NULL THEN NULL
-       ELSE 'ev_extra1 = ANY (' || quote_literal($3::text[]) || '::text[])' END)`
-	// streamSQL reads the rest of a batch past the first block as one result that
-	// the server sends while the client decodes (FETCH in blocks would leave the
-	// server idle during every round trip). The client still holds only a block at a
-	// time: rows are read off the connection as the handler asks for them, and TCP
-	// flow control holds the server back when the handler is slower.
-	streamSQL = `FETCH ALL FROM ` + cursorName
+	// batchSQL asks PgQ for the query that selects a batch's events (the same query
+	// pgq.get_batch_cursor opens a cursor on).
+	batchSQL = `SELECT pgq.batch_event_sql($1)`
+	// orderSuffix ends PgQ's batch query.
+	orderSuffix = ` order by 1`
 )
 
-// open declares the cursor in the reading transaction and reads the first block.
-func (b *Batch) open(ctx context.Context, tables []string) error {
-	var filter []string
+// open prepares reading the batch: the batch's event query, restricted to the
+// configured tables the way pgq.get_batch_cursor does it, is started as one
+// streamed result. The client holds only a block at a time: rows are read off the
+// connection as the handler asks for them, and TCP flow control holds the server
+// back when the handler is slower. (A cursor, by contrast, makes the server copy
+// every FETCHed block into a tuplestore first, and leaves it idle while each block
+// travels; streaming the query directly is about twice as fast.)
+//
+// The query runs outside any transaction: the events of a batch are fixed by its
+// ticks, whichever snapshot reads them.
+func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error {
+	b.rd = conn
+	sql := b.sql
+	if sql == "" {
+		if err := conn.QueryRow(ctx, batchSQL, b.ID).Scan(&sql); err != nil {
+			return err
+		}
+	}
+	args := []any{pgx.QueryExecModeDescribeExec} // one-off SQL: not for the statement cache
 	if len(tables) > 0 {
-		filter = tables
+		sql = "SELECT * FROM (" + strings.TrimSuffix(sql, orderSuffix) + ") _evs WHERE ev_extra1 = ANY ($1)" + orderSuffix
+		args = append(args, tables)
 	}
-	// The first rows come through PL/pgSQL, which buffers them: few enough to
-	// answer a small batch in one round trip, the rest streams.
-	quick := min(b.fetch, 100)
-	rows, err := b.rd.Query(ctx, openCursorSQL, b.ID, quick, filter)
+	rows, err := b.rd.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
-	evs, err := pgx.CollectRows(rows, scanEvent)
-	if err != nil {
-		return err
-	}
-	if len(evs) < quick {
-		b.done = true
-	}
-	b.pending = slices.Grow(evs, b.fetch-len(evs))
+	b.stream = rows
 	return nil
 }
 
@@ -97,19 +94,9 @@ func (b *Batch) open(ctx context.Context, tables []string) error {
 // batch), in event id order, or an empty slice when the batch has no more events.
 // The handler may keep the slice.
 func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
-	evs := b.pending
-	b.pending = nil
+	var evs []Event
 	if !b.done {
-		if b.stream == nil {
-			rows, err := b.rd.Query(ctx, streamSQL)
-			if err != nil {
-				return nil, b.err("read events", err)
-			}
-			b.stream = rows
-		}
-		if evs == nil {
-			evs = make([]Event, 0, b.fetch)
-		}
+		evs = make([]Event, 0, b.fetch)
 		for len(evs) < b.fetch && b.stream.Next() {
 			ev, err := scanEvent(b.stream)
 			if err != nil {
@@ -134,19 +121,14 @@ func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 	return evs, nil
 }
 
-// stopReading ends the reading transaction. A stream the handler left unfinished is
-// not drained (that could mean reading millions of rows for nothing): its
-// connection is closed instead, and the pool replaces it.
+// stopReading ends reading. A stream the handler left unfinished is not drained
+// (that could mean reading millions of rows for nothing): its connection is closed
+// instead, and the pool replaces it.
 func (b *Batch) stopReading(ctx context.Context) {
-	if b.rd == nil {
-		return
-	}
 	if b.stream != nil {
-		_ = b.rd.Conn().Close(ctx)
+		_ = b.rd.Close(ctx)
 		b.stream = nil
 	}
-	_ = b.rd.Rollback(ctx)
-	b.rd = nil
 }
 
 // Events iterates over the batch's events, fetching blocks as needed. On a read error

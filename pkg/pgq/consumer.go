@@ -387,8 +387,10 @@ func (c *Consumer) pass(ctx context.Context, ready *bool) (got bool, err error) 
 const (
 	// nextBatchSQL opens (or returns the still open) next batch of an ordinary
 	// consumer, in its own transaction, so the batch's ticks are fixed before any work.
+	// The batch's event query comes along, saving a round trip per batch.
 	nextBatchSQL = `SELECT batch_id, prev_tick_id, cur_tick_id, prev_tick_time, cur_tick_time,
-       extract(epoch FROM clock_timestamp() - cur_tick_time)::float8
+       extract(epoch FROM clock_timestamp() - cur_tick_time)::float8,
+       CASE WHEN batch_id IS NOT NULL THEN pgq.batch_event_sql(batch_id) END
   FROM pgq.next_batch_custom($1, $2,
        CASE WHEN $3::float8 > 0 THEN make_interval(secs => $3) END,
        nullif($4::int4, 0),
@@ -414,11 +416,12 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 		prev, cur               pgtype.Int8
 		prevTime, curTime       pgtype.Timestamptz
 		lag                     pgtype.Float8
+		sql                     pgtype.Text
 		minLag, minIval, deadIv = cfg.MinLag.Seconds(), cfg.MinInterval.Seconds(), cfg.DeadInterval.Seconds()
 	)
 	if cfg.Subconsumer == "" {
 		err := conn.QueryRow(ctx, nextBatchSQL, cfg.Queue, cfg.Consumer, minLag, cfg.MinCount, minIval).
-			Scan(&id, &prev, &cur, &prevTime, &curTime, &lag)
+			Scan(&id, &prev, &cur, &prevTime, &curTime, &lag, &sql)
 		if err != nil {
 			return nil, c.who.wrap("next batch", err)
 		}
@@ -449,6 +452,7 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 		Lag:          time.Duration(lag.Float64 * float64(time.Second)),
 		fetch:        cfg.FetchSize,
 		progress:     cfg.Observer.Progress,
+		sql:          sql.String,
 	}, nil
 }
 
@@ -505,15 +509,10 @@ func (c *Consumer) process(ctx context.Context, conn *pgx.Conn, b *Batch) (Batch
 	return res, nil
 }
 
-// startReading opens the reading transaction on conn and the batch's cursor in it.
+// startReading starts streaming the batch's events on conn.
 func (c *Consumer) startReading(ctx context.Context, conn *pgx.Conn, b *Batch) error {
-	rtx, err := conn.Begin(ctx)
-	if err != nil {
-		return b.err("begin", err)
-	}
-	b.rd = rtx
-	if err := b.open(ctx, c.tables); err != nil {
-		return b.err("open batch cursor", err)
+	if err := b.open(ctx, conn, c.tables); err != nil {
+		return b.err("read batch", err)
 	}
 	return nil
 }
