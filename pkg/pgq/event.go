@@ -32,8 +32,8 @@ type Event struct {
 }
 
 // scanEvent reads one row of the event columns in PgQ's order (ev_id, ev_time,
-// ev_txid, ev_retry, ev_type, ev_data, ev_extra1..4), as get_batch_cursor and FETCH
-// return them. It is the hot path of consuming: it decodes the binary values itself
+// ev_txid, ev_retry, ev_type, ev_data, ev_extra1..4), as PgQ's batch query returns
+// them. It is the hot path of consuming: it decodes the binary values itself
 // and gives the six text fields one allocation (substrings of one string), which
 // makes reading an event several times cheaper than pgx's general Scan. Rows in any
 // other shape go through Scan.
