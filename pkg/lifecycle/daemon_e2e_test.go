@@ -150,68 +150,6 @@ func (d *testDaemon) Reload(_ context.Context, cfg *tdConfig) error {
 	return nil
 }
 
-// notifySocket is the systemd side of sd_notify: a unixgram socket collecting messages.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	msgs chan string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &notifySocket{path: path, conn: conn, msgs: make(chan string, 10000)}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(s.msgs)
-				return
-			}
-			for _, line := range strings.Split(strings.TrimSpace(string(buf[:n])), "\n") {
-				s.msgs <- line
-			}
-		}
-	}()
-	t.Cleanup(func() { conn.Close() })
-	return s
-}
-
-// until reads messages until one satisfies match, returning those read before it.
-func (s *notifySocket) until(t *testing.T, what string, match func(string) bool) []string {
-	t.Helper()
-	var seen []string
-	deadline := time.After(30 * time.Second)
-	for {
-		select {
-		case m, ok := <-s.msgs:
-			if !ok {
-				t.Fatalf("notify socket closed while waiting for %s; saw %q", what, seen)
-			}
-			if match(m) {
-				return seen
-			}
-			seen = append(seen, m)
-		case <-deadline:
-			t.Fatalf("no %s within 30s; saw %q", what, tail(seen, 20))
-		}
-	}
-}
-
-func is(s string) func(string) bool { return func(m string) bool { return m == s } }
-
-func tail(s []string, n int) []string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 func count(msgs []string, s string) int {
 	n := 0
 	for _, m := range msgs {
@@ -324,11 +262,11 @@ func TestDaemonLifecycleUnderSystemdNotify(t *testing.T) {
 	base := fmt.Sprintf("connstr = %q\nstuck_file = %q\nmetrics_listen = \"127.0.0.1:%d\"\n", c.ConnString(dbName), stuck, port)
 	writeConfig(t, cfgPath, base+"period = \"50ms\"\n")
 
-	ns := newNotifySocket(t)
-	p := startDaemon(t, []string{"NOTIFY_SOCKET=" + ns.path, "WATCHDOG_USEC=400000"}, "-c", cfgPath)
+	ns := pgtest.NewNotifySocket(t)
+	p := startDaemon(t, []string{ns.Env(), "WATCHDOG_USEC=400000"}, "-c", cfgPath)
 
 	// Not ready while the database does not exist yet.
-	before := ns.until(t, "STATUS=waiting for database", is("STATUS=waiting for database"))
+	before := ns.Until(t, 30*time.Second, "STATUS=waiting for database", pgtest.Is("STATUS=waiting for database"))
 	if count(before, "READY=1") > 0 {
 		t.Fatalf("READY=1 before the database answered: %q", before)
 	}
@@ -347,11 +285,11 @@ func TestDaemonLifecycleUnderSystemdNotify(t *testing.T) {
 			conn.Close(ctx)
 		}
 	})
-	ns.until(t, "READY=1", is("READY=1"))
+	ns.Until(t, 30*time.Second, "READY=1", pgtest.Is("READY=1"))
 
 	// Watchdog pings while the loop runs.
-	ns.until(t, "WATCHDOG=1", is("WATCHDOG=1"))
-	ns.until(t, "second WATCHDOG=1", is("WATCHDOG=1"))
+	ns.Until(t, 30*time.Second, "WATCHDOG=1", pgtest.Is("WATCHDOG=1"))
+	ns.Until(t, 30*time.Second, "second WATCHDOG=1", pgtest.Is("WATCHDOG=1"))
 
 	// Metrics endpoint serves the daemon's own collector and the runtime's.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
@@ -367,34 +305,34 @@ func TestDaemonLifecycleUnderSystemdNotify(t *testing.T) {
 	// A loop stuck in a query stops the pings: at most one (already earned) ping may
 	// arrive during a 1.5 s query, where three would be due every 200 ms otherwise.
 	writeConfig(t, stuck, "")
-	ns.until(t, "STATUS=slow query", is("STATUS=slow query"))
-	during := ns.until(t, "STATUS=slow query done", is("STATUS=slow query done"))
+	ns.Until(t, 30*time.Second, "STATUS=slow query", pgtest.Is("STATUS=slow query"))
+	during := ns.Until(t, 30*time.Second, "STATUS=slow query done", pgtest.Is("STATUS=slow query done"))
 	if n := count(during, "WATCHDOG=1"); n > 1 {
 		t.Fatalf("%d watchdog pings while the loop was stuck: %q", n, during)
 	}
-	ns.until(t, "WATCHDOG=1 after the stall", is("WATCHDOG=1"))
+	ns.Until(t, 30*time.Second, "WATCHDOG=1 after the stall", pgtest.Is("WATCHDOG=1"))
 
 	// SIGHUP with a good config: RELOADING=1 then READY=1, new period in effect.
 	writeConfig(t, cfgPath, base+"period = \"70ms\"\n")
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	ns.until(t, "RELOADING=1", is("RELOADING=1"))
-	ns.until(t, "READY=1 after reload", is("READY=1"))
-	ns.until(t, "status with the new period", func(m string) bool { return strings.HasSuffix(m, "period 70ms") })
+	ns.Until(t, 30*time.Second, "RELOADING=1", pgtest.Is("RELOADING=1"))
+	ns.Until(t, 30*time.Second, "READY=1 after reload", pgtest.Is("READY=1"))
+	ns.Until(t, 30*time.Second, "status with the new period", func(m string) bool { return strings.HasSuffix(m, "period 70ms") })
 
 	// SIGHUP with a broken config: still RELOADING=1/READY=1, old config kept, problem logged.
 	writeConfig(t, cfgPath, base+"perod = \"10ms\"\n")
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	ns.until(t, "RELOADING=1", is("RELOADING=1"))
-	ns.until(t, "READY=1 after rejected reload", is("READY=1"))
+	ns.Until(t, 30*time.Second, "RELOADING=1", pgtest.Is("RELOADING=1"))
+	ns.Until(t, 30*time.Second, "READY=1 after rejected reload", pgtest.Is("READY=1"))
 	p.waitStderr(t, cfgPath+": perod: unknown key")
 	// The loop goes on with the old period (a wrongly accepted file would mean 50ms).
 	for i := 0; i < 3; i++ {
 		var status string
-		ns.until(t, "a pass after the rejected reload", func(m string) bool {
+		ns.Until(t, 30*time.Second, "a pass after the rejected reload", func(m string) bool {
 			status = m
 			return strings.HasPrefix(m, "STATUS=pass")
 		})
@@ -407,7 +345,7 @@ func TestDaemonLifecycleUnderSystemdNotify(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	ns.until(t, "STOPPING=1", is("STOPPING=1"))
+	ns.Until(t, 30*time.Second, "STOPPING=1", pgtest.Is("STOPPING=1"))
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, p.stderr.String())
 	}
