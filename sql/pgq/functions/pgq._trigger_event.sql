@@ -25,6 +25,8 @@ DECLARE
     when_expr text;
     exprs text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];  -- type, data, extra1..4
     ev text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
+    magic text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
+    magic_set boolean[] := ARRAY[false, false, false, false, false, false];
     fqname text := i_schema || '.' || i_table;
     names text[];
     types oid[];
@@ -38,7 +40,8 @@ DECLARE
     i int;
     k int;
     pos int;
-    r record;
+    when_type oid;
+    when_result boolean;
     v text;
     opname text := CASE i_op WHEN 'INSERT' THEN 'I' WHEN 'UPDATE' THEN 'U' WHEN 'DELETE' THEN 'D' ELSE 'R' END;
 BEGIN
@@ -53,6 +56,8 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'unknown event for pgq trigger';
     END IF;
+    -- TG_ARGV counts from 0; a slice counts from 1.
+    i_args := i_args[array_lower(i_args, 1):array_upper(i_args, 1)];
     IF coalesce(array_length(i_args, 1), 0) < 1 THEN
         RAISE EXCEPTION 'pgq trigger must have destination queue as argument';
     END IF;
@@ -155,9 +160,8 @@ BEGIN
             IF pos IS NULL THEN
                 RAISE EXCEPTION 'Unknown magic column: %', names[i];
             END IF;
-            IF cur[i] IS NOT NULL THEN
-                ev[pos] := cur[i];
-            END IF;
+            magic[pos] := cur[i];
+            magic_set[pos] := true;
             CONTINUE;
         END IF;
         IF i_op = 'UPDATE' AND old[i] IS DISTINCT FROM new[i] THEN
@@ -178,72 +182,80 @@ BEGIN
     END IF;
 
     IF when_expr IS NOT NULL THEN
-        EXECUTE format('SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row', when_expr, i_relid::regclass)
-           INTO r USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
-        IF pg_typeof(r.v) <> 'boolean'::regtype THEN
-            RAISE EXCEPTION 'when= query result must be boolean, got=%', pg_typeof(r.v)::oid;
+        EXECUTE format('SELECT pg_typeof(v)::oid, CASE WHEN pg_typeof(v) = ''boolean''::regtype THEN v::text::boolean END'
+                       ' FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _when', when_expr, i_relid::regclass)
+           INTO when_type, when_result USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+        IF when_type <> 'boolean'::regtype THEN
+            RAISE EXCEPTION 'when= query result must be boolean, got=%', when_type;
         END IF;
-        IF r.v IS NULL THEN
+        IF when_result IS NULL THEN
             RAISE EXCEPTION 'when= should not be NULL';
         END IF;
-        IF NOT r.v THEN
+        IF NOT when_result THEN
             RETURN skip;
         END IF;
     END IF;
 
     IF i_kind = 'logu' THEN
-        ev[1] := coalesce(ev[1], opname || ':' || array_to_string(pkeys, ','));
-        ev[2] := coalesce(ev[2], pgq._urlencode_row(names, cur, payload_cols));
+        ev[1] := opname || ':' || array_to_string(pkeys, ',');
+        ev[2] := pgq._urlencode_row(names, cur, payload_cols);
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._urlencode_row(names, old, payload_cols));
+            ev[4] := pgq._urlencode_row(names, old, payload_cols);
         END IF;
     ELSIF i_kind = 'sql' THEN
-        ev[1] := coalesce(ev[1], opname);
-        IF ev[2] IS NULL THEN
-            IF i_op = 'INSERT' THEN
-                SELECT '(' || string_agg(quote_ident(names[c]), ',' ORDER BY c) || ') values ('
-                       || string_agg(coalesce(quote_literal(cur[c]), 'null'), ',' ORDER BY c) || ')'
-                  INTO v FROM unnest(payload_cols) AS c;
-            ELSE
-                IF i_op = 'UPDATE' THEN
-                    IF cardinality(changed) = 0 THEN
-                        pos := array_position(names, pkeys[1]);
-                        v := quote_ident(pkeys[1]) || '=' || quote_literal(old[pos]);
-                    ELSE
-                        SELECT string_agg(quote_ident(names[c]) || '=' || coalesce(quote_literal(new[c]), 'NULL'),
-                                          ',' ORDER BY c)
-                          INTO v FROM unnest(changed) AS c;
-                    END IF;
-                    v := v || ' where ';
+        ev[1] := opname;
+        IF i_op = 'INSERT' THEN
+            SELECT '(' || string_agg(quote_ident(names[c]), ',' ORDER BY c) || ') values ('
+                   || string_agg(coalesce(quote_literal(cur[c]), 'null'), ',' ORDER BY c) || ')'
+              INTO v FROM unnest(payload_cols) AS c;
+        ELSE
+            IF i_op = 'UPDATE' THEN
+                IF cardinality(changed) = 0 THEN
+                    -- nothing changed: set the first key column to itself
+                    pos := array_position(names, pkeys[1]);
+                    v := quote_ident(pkeys[1]) || '=' || quote_literal(old[pos]);
                 ELSE
-                    v := '';
+                    SELECT string_agg(quote_ident(names[c]) || '=' || coalesce(quote_literal(new[c]), 'NULL'),
+                                      ',' ORDER BY c)
+                      INTO v FROM unnest(changed) AS c;
                 END IF;
-                FOR k IN 1 .. cardinality(pkeys) LOOP
-                    pos := array_position(names, pkeys[k]);
-                    v := v || CASE WHEN k > 1 THEN ' and ' ELSE '' END
-                           || quote_ident(pkeys[k]) || '=' || quote_literal(old[pos]);
-                END LOOP;
+                v := v || ' where ';
+            ELSE
+                v := '';
             END IF;
-            ev[2] := v;
+            FOR k IN 1 .. cardinality(pkeys) LOOP
+                pos := array_position(names, pkeys[k]);
+                v := v || CASE WHEN k > 1 THEN ' and ' ELSE '' END
+                       || quote_ident(pkeys[k]) || '=' || quote_literal(old[pos]);
+            END LOOP;
         END IF;
+        ev[2] := v;
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._urlencode_row(names, old, payload_cols));
+            ev[4] := pgq._urlencode_row(names, old, payload_cols);
         END IF;
     ELSE
-        ev[1] := coalesce(ev[1], '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text
-                 || ',' || to_json(i_table)::text || '],"pkey":' || to_json(pkeys)::text || '}');
-        ev[2] := coalesce(ev[2], pgq._json_row(names, types, cur, payload_cols));
+        ev[1] := '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text
+                 || ',' || to_json(i_table)::text || '],"pkey":' || to_json(pkeys)::text || '}';
+        ev[2] := pgq._json_row(names, types, cur, payload_cols);
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._json_row(names, types, old, payload_cols));
+            ev[4] := pgq._json_row(names, types, old, payload_cols);
         END IF;
     END IF;
-    ev[3] := coalesce(ev[3], fqname);
+    ev[3] := fqname;
+
+    -- Magic columns (_pgq_ev_*) override first, then ev_*= expressions.
+    FOR i IN 1 .. 6 LOOP
+        IF magic_set[i] THEN
+            ev[i] := magic[i];
+        END IF;
+    END LOOP;
 
     FOR i IN 1 .. 6 LOOP
         IF exprs[i] IS NOT NULL THEN
-            EXECUTE format('SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row', exprs[i], i_relid::regclass)
-               INTO r USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
-            ev[i] := (pgq._row_fields(ROW(r.v)::text))[1];
+            EXECUTE format('SELECT ROW(v)::text FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _expr',
+                           exprs[i], i_relid::regclass)
+               INTO v USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+            ev[i] := (pgq._row_fields(v))[1];
         END IF;
     END LOOP;
 
