@@ -11,6 +11,9 @@
 --   (queue_disable_insert, unless session_replication_role is replica),
 --   "Queue '<name>' allows max <n> events from one TX" (queue_per_tx_limit).
 -- Result: the event id.
+--
+-- This is the generic form, installed first; pgq._refresh_insert_event_raw() replaces
+-- it with the same logic plus static (plan-cached) inserts for every existing queue.
 CREATE OR REPLACE FUNCTION pgq.insert_event_raw(
     queue_name text, ev_id bigint, ev_time timestamptz,
     ev_owner integer, ev_retry integer, ev_type text, ev_data text,
