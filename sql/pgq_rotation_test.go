@@ -50,7 +50,7 @@ func TestDifferentialRotation(t *testing.T) {
 			cycle("fast")
 			cycle("lagging")
 			quietCluster(t, c)
-		tr.do(step1)
+			tr.do(step1)
 			tr.do(state)
 			settleRotation(t, c)
 		}
