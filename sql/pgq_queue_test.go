@@ -2,6 +2,7 @@ package sql_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/skytools-go/skytools/pkg/pgtest"
@@ -275,5 +276,40 @@ func TestCreateQueueMakesTickOneAndObjects(t *testing.T) {
 	var ctx = context.Background()
 	if _, err := c.Exec(ctx, "DROP SCHEMA pgq CASCADE"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInsertPathsStaticAndDynamic: after create_queue the insert functions have static
+// inserts for the queue's tables; a queue they do not know yet takes the dynamic path;
+// every insert lands in the queue's current table.
+func TestInsertPathsStaticAndDynamic(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	q(t, c, "ALTER TABLE pgq.queue ALTER COLUMN queue_ntables SET DEFAULT 4")
+	q(t, c, "SELECT pgq.create_queue('sq')")
+	q(t, c, "ALTER TABLE pgq.queue ALTER COLUMN queue_ntables SET DEFAULT 3")
+	for _, fn := range []string{"pgq.insert_event_raw(text,bigint,timestamptz,integer,integer,text,text,text,text,text,text)",
+		"pgq.insert_event(text,text,text,text,text,text,text)"} {
+		src := val[string](t, c, "SELECT prosrc FROM pg_proc WHERE oid = $1::regprocedure", fn)
+		if !strings.Contains(src, "INSERT INTO pgq.event_1_3 ") {
+			t.Fatalf("%s has no static insert for pgq.event_1_3:\n%s", fn, src)
+		}
+	}
+	if !val[bool](t, c, "SELECT prosecdef FROM pg_proc WHERE oid = 'pgq.insert_event(text,text,text,text,text,text,text)'::regprocedure") {
+		t.Fatal("insert_event(7) lost SECURITY DEFINER")
+	}
+	q(t, c, "SELECT pgq.insert_event('sq', 'static', '1')")
+	// a queue row the generated code has not seen: the dynamic path
+	q(t, c, "UPDATE pgq.queue SET queue_cur_table = 3")
+	q(t, c, "SELECT pgq.insert_event('sq', 'static3', '2')")
+	q(t, c, "SELECT pgq.insert_event_raw('sq', 77, NULL, NULL, NULL, 'raw', '3', 'a', 'b', 'c', 'd')")
+	q(t, c, "INSERT INTO pgq.queue (queue_id, queue_name, queue_data_pfx, queue_event_seq, queue_tick_seq) VALUES (99, 'manual', 'pgq.event_1', 'pgq.event_1_id_seq', 'pgq.event_1_tick_seq')")
+	q(t, c, "SELECT pgq.insert_event('manual', 'dynamic', '4')")
+	q(t, c, "DELETE FROM pgq.queue WHERE queue_id = 99")
+	got := val[string](t, c, `SELECT string_agg(tableoid::regclass || ' ' || ev_id || ' ' || ev_type || ' ' || ev_data
+		|| ' ' || coalesce(ev_extra1 || ev_extra4, '-'), '; ' ORDER BY ev_id) FROM pgq.event_1`)
+	want := "pgq.event_1_0 1 static 1 -; pgq.event_1_3 2 static3 2 -; pgq.event_1_0 4 dynamic 4 -; pgq.event_1_3 77 raw 3 ad"
+	if got != want {
+		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -1,12 +1,14 @@
--- pgq._refresh_insert_event_raw(): regenerate pgq.insert_event_raw with a static INSERT
--- for every event table of every queue.
+-- pgq._refresh_insert_event_raw(): regenerate pgq.insert_event_raw and the 7-argument
+-- pgq.insert_event with a static INSERT for every event table of every queue.
 --
 -- PL/pgSQL caches the plan of static SQL for the session but plans EXECUTE'd SQL on
--- every call; PgQ's C insert caches its plans per queue. The generated function picks
+-- every call; PgQ's C insert caches its plans per queue. The generated functions pick
 -- the queue's statements through a tree of IFs on queue_id and cur_table, so an insert
--- runs prepared plans only; a queue or table it does not know (created since) takes the
--- dynamic path, which is equally correct. create_queue and drop_queue call this; the
--- installer too. Serialised by a transaction advisory lock.
+-- runs prepared plans only; a queue or table they do not know (created since) takes
+-- the dynamic path, which is equally correct. insert_event(7) gets the same body with
+-- its own arguments instead of calling insert_event_raw (one PL/pgSQL call less per
+-- event); its signature, SECURITY DEFINER and grants stay. create_queue and drop_queue
+-- call this, and so does the installer. Serialised by a transaction advisory lock.
 -- Result: the number of queues with static paths.
 CREATE OR REPLACE FUNCTION pgq._refresh_insert_event_raw()
 RETURNS integer
@@ -19,29 +21,43 @@ DECLARE
     ins_leaves text[] := '{}';
     tables text;
     i int;
+    -- value expressions: [1] raw, [2] insert_event(7)
+    v_id constant text[] := ARRAY['coalesce($2, seq)', 'seq'];
+    v_rest constant text[] := ARRAY['coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11',
+                                    'now(), NULL::int4, NULL::int4, $2, $3, $4, $5, $6, $7'];
+    head constant text[] := ARRAY[
+        'pgq.insert_event_raw(queue_name text, ev_id bigint, ev_time timestamptz, ev_owner integer, '
+        || 'ev_retry integer, ev_type text, ev_data text, ev_extra1 text, ev_extra2 text, ev_extra3 text, '
+        || 'ev_extra4 text) RETURNS bigint LANGUAGE plpgsql',
+        'pgq.insert_event(queue_name text, ev_type text, ev_data text, ev_extra1 text, ev_extra2 text, '
+        || 'ev_extra3 text, ev_extra4 text) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER'];
     cols constant text := '(ev_id, ev_time, ev_owner, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)';
-    vals constant text := 'VALUES (id, coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11)';
-    dynamic constant text :=
-        'EXECUTE ''INSERT INTO '' || q.queue_data_pfx || ''_'' || q.queue_cur_table || '' ' || cols
-        || ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'' USING id, coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11;';
+    dynamic text;
     body text;
+    k int;
 BEGIN
     PERFORM pg_advisory_xact_lock(7553907431870551552);  -- "pgq insert paths"
-    FOR q IN SELECT queue_id, queue_data_pfx, queue_event_seq, queue_ntables FROM pgq.queue ORDER BY queue_id LOOP
-        ids := ids || q.queue_id;
-        seq_leaves := seq_leaves || ('seq := nextval(' || quote_literal(q.queue_event_seq) || '::regclass);');
-        tables := '';
-        FOR i IN 0 .. q.queue_ntables - 1 LOOP
-            tables := tables || CASE WHEN i = 0 THEN 'IF' ELSE 'ELSIF' END
-                   || ' q.queue_cur_table = ' || i || E' THEN\n    INSERT INTO '
-                   || q.queue_data_pfx || '_' || i || ' ' || cols || ' ' || vals || E';\n';
+    FOR k IN 1 .. 2 LOOP
+        ids := '{}';
+        seq_leaves := '{}';
+        ins_leaves := '{}';
+        dynamic := 'EXECUTE ''INSERT INTO '' || q.queue_data_pfx || ''_'' || q.queue_cur_table || '' ' || cols
+            || ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'' USING id, ' || v_rest[k] || ';';
+        FOR q IN SELECT queue_id, queue_data_pfx, queue_event_seq, queue_ntables FROM pgq.queue ORDER BY queue_id LOOP
+            ids := ids || q.queue_id;
+            seq_leaves := seq_leaves || ('seq := nextval(' || quote_literal(q.queue_event_seq) || '::regclass);');
+            tables := '';
+            FOR i IN 0 .. q.queue_ntables - 1 LOOP
+                tables := tables || CASE WHEN i = 0 THEN 'IF' ELSE 'ELSIF' END
+                       || ' q.queue_cur_table = ' || i || E' THEN\n    INSERT INTO '
+                       || q.queue_data_pfx || '_' || i || ' ' || cols || ' VALUES (id, ' || v_rest[k] || E');\n';
+            END LOOP;
+            ins_leaves := ins_leaves || (tables || E'ELSE\n    ' || dynamic || E'\nEND IF;');
         END LOOP;
-        ins_leaves := ins_leaves || (tables || E'ELSE\n    ' || dynamic || E'\nEND IF;');
-    END LOOP;
-    seq_leaves := seq_leaves || 'seq := nextval(q.queue_event_seq::regclass);'::text;
-    ins_leaves := ins_leaves || dynamic;
+        seq_leaves := seq_leaves || 'seq := nextval(q.queue_event_seq::regclass);'::text;
+        ins_leaves := ins_leaves || dynamic;
 
-    body := $head$
+        body := $head$
 #variable_conflict use_column
 DECLARE
     q record;
@@ -72,16 +88,12 @@ $head$ || pgq._insert_event_tree(ids, seq_leaves) || $checks$
         END IF;
         PERFORM set_config(counter, n::text, true);
     END IF;
-    id := coalesce($2, seq);
-$checks$ || pgq._insert_event_tree(ids, ins_leaves) || $tail$
+    id := $checks$ || v_id[k] || E';\n' || pgq._insert_event_tree(ids, ins_leaves) || $tail$
     RETURN id;
 END;
 $tail$;
-
-    EXECUTE 'CREATE OR REPLACE FUNCTION pgq.insert_event_raw('
-         || 'queue_name text, ev_id bigint, ev_time timestamptz, ev_owner integer, ev_retry integer, '
-         || 'ev_type text, ev_data text, ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text) '
-         || 'RETURNS bigint LANGUAGE plpgsql AS ' || quote_literal(body);
+        EXECUTE 'CREATE OR REPLACE FUNCTION ' || head[k] || ' AS ' || quote_literal(body);
+    END LOOP;
     RETURN cardinality(ids);
 END;
 $fn$;
