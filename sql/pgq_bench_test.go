@@ -3,6 +3,7 @@ package sql_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // Benchmarks run each case against our pgq and the original C extension in the same
 // cluster, one after the other in the same run, and print the ratio of events/s:
 //
-//	go test -run '^$' -bench . -benchtime 3s ./sql/
+//	go test -run '^$' -bench . ./sql/
 //
 // Every event carries 100 bytes of ev_data.
 
@@ -33,27 +34,47 @@ var benchSides = []benchSide{
 	{"ours", func(b *testing.B) *pgtest.Database { return pg.DB(b) }},
 }
 
-// compare runs fn for both sides as sub-benchmarks and prints ours/original.
-// fn returns the number of events one b.N iteration handles.
-func compare(b *testing.B, setup func(b *testing.B, c *pgx.Conn), fn func(b *testing.B, db *pgtest.Database) int) {
-	rates := map[string]float64{}
-	for _, side := range benchSides {
-		b.Run(side.name, func(b *testing.B) {
-			db := side.db(b)
-			c := db.Conn(b)
-			setup(b, c)
-			b.ResetTimer()
-			start := time.Now()
-			per := fn(b, db)
-			rate := float64(per*b.N) / time.Since(start).Seconds()
-			b.ReportMetric(rate, "events/s")
-			rates[side.name] = rate
-		})
+// compare runs fn for both sides as sub-benchmarks, alternating original and ours for
+// the given number of rounds (the machine is shared and noisy), and prints the median
+// of the per-round ratios ours/original. fn returns the number of events one b.N
+// iteration handles.
+func compare(b *testing.B, rounds int, setup func(b *testing.B, c *pgx.Conn), fn func(b *testing.B, db *pgtest.Database) int) {
+	var ratios []float64
+	var last map[string]float64
+	for r := 0; r < rounds; r++ {
+		rates := map[string]float64{}
+		for _, side := range benchSides {
+			b.Run(side.name, func(b *testing.B) {
+				db := side.db(b)
+				c := db.Conn(b)
+				setup(b, c)
+				b.ResetTimer()
+				start := time.Now()
+				per := fn(b, db)
+				rate := float64(per*b.N) / time.Since(start).Seconds()
+				b.ReportMetric(rate, "events/s")
+				rates[side.name] = rate
+			})
+		}
+		if rates["original"] > 0 && rates["ours"] > 0 {
+			ratios = append(ratios, rates["ours"]/rates["original"])
+			last = rates
+		}
 	}
-	if rates["original"] > 0 && rates["ours"] > 0 {
-		fmt.Printf("%s: ours %.0f events/s, original %.0f events/s, ratio ours/original %.2f\n",
-			b.Name(), rates["ours"], rates["original"], rates["ours"]/rates["original"])
+	if len(ratios) == 0 {
+		return
 	}
+	sort.Float64s(ratios)
+	fmt.Printf("%s: ratio ours/original %.2f (median of %d rounds: %s; last round ours %.0f, original %.0f events/s)\n",
+		b.Name(), ratios[len(ratios)/2], len(ratios), fmtRatios(ratios), last["ours"], last["original"])
+}
+
+func fmtRatios(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.2f", r)
+	}
+	return strings.Join(parts, " ")
 }
 
 func benchQueue(b *testing.B, c *pgx.Conn) {
@@ -83,7 +104,7 @@ func parallel(b *testing.B, db *pgtest.Database, op func(c *pgxpool.Conn) error)
 
 // BenchmarkInsertEvent1PerTx: one insert_event per transaction, 4 clients.
 func BenchmarkInsertEvent1PerTx(b *testing.B) {
-	compare(b, benchQueue, func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
 		parallel(b, db, func(c *pgxpool.Conn) error {
 			_, err := c.Exec(context.Background(), "SELECT pgq.insert_event('bq', 'bench', $1)", benchPayload)
 			return err
@@ -94,7 +115,7 @@ func BenchmarkInsertEvent1PerTx(b *testing.B) {
 
 // BenchmarkInsertEvent100PerTx: 100 insert_event calls per transaction, 4 clients.
 func BenchmarkInsertEvent100PerTx(b *testing.B) {
-	compare(b, benchQueue, func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
 		parallel(b, db, func(c *pgxpool.Conn) error {
 			_, err := c.Exec(context.Background(),
 				"SELECT pgq.insert_event('bq', 'bench', $1) FROM generate_series(1, 100)", benchPayload)
@@ -115,7 +136,7 @@ func BenchmarkTriggerLogutriga(b *testing.B) {
 		q(b, c, `CREATE TRIGGER q AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
 		         FOR EACH ROW EXECUTE PROCEDURE pgq.logutriga('bq')`)
 	}
-	compare(b, setup, func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 3, setup, func(b *testing.B, db *pgtest.Database) int {
 		var mu sync.Mutex
 		next := 0
 		parallel(b, db, func(c *pgxpool.Conn) error {
@@ -139,7 +160,7 @@ func BenchmarkCopyIntoCurrentEventTable(b *testing.B) {
 	for i := range rows {
 		rows[i] = []any{time.Now(), "bench", benchPayload}
 	}
-	compare(b, benchQueue, func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
 		c := db.Conn(b)
 		ctx := context.Background()
 		for i := 0; i < b.N; i++ {
@@ -182,7 +203,7 @@ const bigBatchSize = 1000000
 
 // BenchmarkReadBatchGetBatchEvents reads a 1,000,000-event batch with get_batch_events.
 func BenchmarkReadBatchGetBatchEvents(b *testing.B) {
-	compare(b, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 2, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
 		c := db.Conn(b)
 		for i := 0; i < b.N; i++ {
 			rows, err := c.Query(context.Background(), "SELECT * FROM pgq.get_batch_events(1)")
@@ -204,7 +225,7 @@ func BenchmarkReadBatchGetBatchEvents(b *testing.B) {
 // BenchmarkReadBatchGetBatchCursor reads the same batch with get_batch_cursor and FETCH
 // 1000 at a time (what pgq_lazy_fetch consumers do).
 func BenchmarkReadBatchGetBatchCursor(b *testing.B) {
-	compare(b, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
+	compare(b, 2, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
 		c := db.Conn(b)
 		ctx := context.Background()
 		for i := 0; i < b.N; i++ {

@@ -109,11 +109,8 @@ BEGIN
 
     IF i_op = 'TRUNCATE' THEN
         IF i_kind = 'json' THEN
-            SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkeys
-              FROM pg_catalog.pg_index x
-              CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-             WHERE x.indrelid = i_relid AND x.indisprimary;
+            PERFORM pgq._table_meta(i_relid, -1);
+            pkeys := current_setting('pgq.tg_' || i_relid || '_p')::text[];
             ev[1] := '{"op":"TRUNCATE","table":[' || to_json(i_schema)::text || ',' || to_json(i_table)::text
                   || '],"pkey":' || to_json(pkeys)::text || '}';
             ev[2] := '{}';
@@ -126,26 +123,18 @@ BEGIN
         RETURN skip;
     END IF;
 
-    -- Columns (dropped ones are absent from the row text too) and the primary key.
-    SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum)
-      INTO names, types
-      FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = i_relid AND a.attnum > 0 AND NOT a.attisdropped;
-    IF pkey_arg IS NOT NULL THEN
-        pkeys := pkey_arg;
-    ELSE
-        SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkeys
-          FROM pg_catalog.pg_index x
-          CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-         WHERE x.indrelid = i_relid AND x.indisprimary;
-    END IF;
     IF i_new IS NOT NULL THEN
         new := pgq._row_fields(i_new);
     END IF;
     IF i_old IS NOT NULL THEN
         old := pgq._row_fields(i_old);
     END IF;
+    -- Columns (dropped ones are absent from the row text too) and the primary key, looked
+    -- up once per statement and table (see pgq._table_meta).
+    PERFORM pgq._table_meta(i_relid, cardinality(coalesce(new, old)));
+    names := current_setting('pgq.tg_' || i_relid || '_n')::text[];
+    types := current_setting('pgq.tg_' || i_relid || '_t')::oid[];
+    pkeys := coalesce(pkey_arg, current_setting('pgq.tg_' || i_relid || '_p')::text[]);
     cur := CASE WHEN i_op = 'DELETE' THEN old ELSE new END;
 
     IF i_op <> 'INSERT' AND cardinality(pkeys) = 0 THEN
