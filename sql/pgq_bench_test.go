@@ -3,7 +3,6 @@ package sql_test
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,67 +13,85 @@ import (
 	"github.com/skytools-go/skytools/pkg/pgtest"
 )
 
-// Benchmarks run each case against our pgq and the original C extension in the same
-// cluster, one after the other in the same run, and print the ratio of events/s:
+// Benchmarks compare our pgq with the original C extension in the same cluster and the
+// same run:
 //
 //	go test -run '^$' -bench . ./sql/
 //
-// Every event carries 100 bytes of ev_data.
+// Each b.N iteration does one chunk of work on each side, alternating which side goes
+// first, so that load from elsewhere on the (shared, noisy) machine hits both alike.
+// Reported: events/s of each side and ours/original. Every event carries 100 bytes of
+// ev_data. BenchmarkCopyIntoCurrentEventTable runs the same SQL path on both sides and
+// so shows how much noise is left (its ratio should be 1).
 
 var benchPayload = strings.Repeat("x", 100)
 
-// benchSide is one implementation under test.
-type benchSide struct {
-	name string
-	db   func(b *testing.B) *pgtest.Database
+// benchWorkers is the number of client connections per side.
+const benchWorkers = 4
+
+// side is one implementation under test: a database and a pool on it.
+type side struct {
+	db   *pgtest.Database
+	pool *pgxpool.Pool
+	took time.Duration
 }
 
-var benchSides = []benchSide{
-	{"original", func(b *testing.B) *pgtest.Database { return extDB(b) }},
-	{"ours", func(b *testing.B) *pgtest.Database { return pg.DB(b) }},
+// chunk runs op n times spread over benchWorkers connections and returns the time.
+func (s *side) chunk(b *testing.B, n int, op func(c *pgxpool.Conn, i int) error) {
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < benchWorkers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c, err := s.pool.Acquire(context.Background())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Release()
+			for i := w; i < n; i += benchWorkers {
+				if err := op(c, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	s.took += time.Since(start)
 }
 
-// compare runs fn for both sides as sub-benchmarks, alternating original and ours for
-// the given number of rounds (the machine is shared and noisy), and prints the median
-// of the per-round ratios ours/original. fn returns the number of events one b.N
-// iteration handles.
-func compare(b *testing.B, rounds int, setup func(b *testing.B, c *pgx.Conn), fn func(b *testing.B, db *pgtest.Database) int) {
-	var ratios []float64
-	var last map[string]float64
-	for r := 0; r < rounds; r++ {
-		rates := map[string]float64{}
-		for _, side := range benchSides {
-			b.Run(side.name, func(b *testing.B) {
-				db := side.db(b)
-				c := db.Conn(b)
-				setup(b, c)
-				b.ResetTimer()
-				start := time.Now()
-				per := fn(b, db)
-				rate := float64(per*b.N) / time.Since(start).Seconds()
-				b.ReportMetric(rate, "events/s")
-				rates[side.name] = rate
-			})
+// compare sets up both sides, then runs work(side) once per b.N iteration on each side
+// and reports events/s; work returns the number of events it handled.
+func compare(b *testing.B, setup func(b *testing.B, c *pgx.Conn), work func(b *testing.B, s *side) int) {
+	orig := &side{db: extDB(b)}
+	ours := &side{db: pg.DB(b)}
+	for _, s := range []*side{orig, ours} {
+		setup(b, s.db.Conn(b))
+		s.pool = s.db.Pool(b)
+	}
+	// one untimed round warms both sides' caches and plans
+	work(b, orig)
+	work(b, ours)
+	orig.took, ours.took = 0, 0
+	events := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		first, second := orig, ours
+		if i%2 == 1 {
+			first, second = ours, orig
 		}
-		if rates["original"] > 0 && rates["ours"] > 0 {
-			ratios = append(ratios, rates["ours"]/rates["original"])
-			last = rates
-		}
+		events = work(b, first)
+		work(b, second)
 	}
-	if len(ratios) == 0 {
-		return
-	}
-	sort.Float64s(ratios)
-	fmt.Printf("%s: ratio ours/original %.2f (median of %d rounds: %s; last round ours %.0f, original %.0f events/s)\n",
-		b.Name(), ratios[len(ratios)/2], len(ratios), fmtRatios(ratios), last["ours"], last["original"])
-}
-
-func fmtRatios(rs []float64) string {
-	parts := make([]string, len(rs))
-	for i, r := range rs {
-		parts[i] = fmt.Sprintf("%.2f", r)
-	}
-	return strings.Join(parts, " ")
+	b.StopTimer()
+	or := float64(events*b.N) / orig.took.Seconds()
+	ou := float64(events*b.N) / ours.took.Seconds()
+	b.ReportMetric(or, "original-events/s")
+	b.ReportMetric(ou, "ours-events/s")
+	b.ReportMetric(ou/or, "ours/original")
+	b.ReportMetric(0, "ns/op")
 }
 
 func benchQueue(b *testing.B, c *pgx.Conn) {
@@ -82,53 +99,35 @@ func benchQueue(b *testing.B, c *pgx.Conn) {
 	q(b, c, "SELECT pgq.register_consumer('bq', 'c')")
 }
 
-// parallel runs op from 4 connections until b.N operations are done.
-func parallel(b *testing.B, db *pgtest.Database, op func(c *pgxpool.Conn) error) {
-	pool := db.Pool(b)
-	b.SetParallelism(2)
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := pool.Acquire(context.Background())
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Release()
-		for pb.Next() {
-			if err := op(c); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-}
-
-// BenchmarkInsertEvent1PerTx: one insert_event per transaction, 4 clients.
+// BenchmarkInsertEvent1PerTx: one insert_event per transaction.
 func BenchmarkInsertEvent1PerTx(b *testing.B) {
-	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
-		parallel(b, db, func(c *pgxpool.Conn) error {
+	const n = 400
+	compare(b, benchQueue, func(b *testing.B, s *side) int {
+		s.chunk(b, n, func(c *pgxpool.Conn, _ int) error {
 			_, err := c.Exec(context.Background(), "SELECT pgq.insert_event('bq', 'bench', $1)", benchPayload)
 			return err
 		})
-		return 1
+		return n
 	})
 }
 
-// BenchmarkInsertEvent100PerTx: 100 insert_event calls per transaction, 4 clients.
+// BenchmarkInsertEvent100PerTx: 100 insert_event calls per transaction.
 func BenchmarkInsertEvent100PerTx(b *testing.B) {
-	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
-		parallel(b, db, func(c *pgxpool.Conn) error {
+	const n = 20
+	compare(b, benchQueue, func(b *testing.B, s *side) int {
+		s.chunk(b, n, func(c *pgxpool.Conn, _ int) error {
 			_, err := c.Exec(context.Background(),
 				"SELECT pgq.insert_event('bq', 'bench', $1) FROM generate_series(1, 100)", benchPayload)
 			return err
 		})
-		return 100
+		return n * 100
 	})
 }
 
 // BenchmarkTriggerLogutriga: pgbench-like accounts table with pgq.logutriga; each
-// transaction updates 100 rows, 4 clients on disjoint rows.
+// transaction updates 100 rows (the workers' rows do not overlap).
 func BenchmarkTriggerLogutriga(b *testing.B) {
-	const rows = 100000
+	const rows, n = 10000, 8
 	setup := func(b *testing.B, c *pgx.Conn) {
 		benchQueue(b, c)
 		q(b, c, `CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))`)
@@ -136,134 +135,122 @@ func BenchmarkTriggerLogutriga(b *testing.B) {
 		q(b, c, `CREATE TRIGGER q AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
 		         FOR EACH ROW EXECUTE PROCEDURE pgq.logutriga('bq')`)
 	}
-	compare(b, 3, setup, func(b *testing.B, db *pgtest.Database) int {
-		var mu sync.Mutex
-		next := 0
-		parallel(b, db, func(c *pgxpool.Conn) error {
-			mu.Lock()
-			from := next%rows + 1
-			next += 100
-			mu.Unlock()
+	compare(b, setup, func(b *testing.B, s *side) int {
+		s.chunk(b, n, func(c *pgxpool.Conn, i int) error {
 			_, err := c.Exec(context.Background(),
-				"UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $1 AND $1 + 99", from)
+				"UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid BETWEEN $1 AND $1 + 99", i*100+1)
 			return err
 		})
-		return 100
+		return n * 100
 	})
 }
 
-// BenchmarkCopyIntoCurrentEventTable: bulk load by COPY into current_event_table, 10,000
+// BenchmarkCopyIntoCurrentEventTable: bulk load by COPY into current_event_table, 5,000
 // events per transaction.
 func BenchmarkCopyIntoCurrentEventTable(b *testing.B) {
-	const per = 10000
+	const per = 5000
 	rows := make([][]any, per)
 	for i := range rows {
 		rows[i] = []any{time.Now(), "bench", benchPayload}
 	}
-	compare(b, 3, benchQueue, func(b *testing.B, db *pgtest.Database) int {
-		c := db.Conn(b)
-		ctx := context.Background()
-		for i := 0; i < b.N; i++ {
+	compare(b, benchQueue, func(b *testing.B, s *side) int {
+		s.chunk(b, benchWorkers, func(c *pgxpool.Conn, _ int) error {
+			ctx := context.Background()
 			tx, err := c.Begin(ctx)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
+			defer func() { _ = tx.Rollback(ctx) }()
 			var tbl string
 			if err := tx.QueryRow(ctx, "SELECT pgq.current_event_table('bq')").Scan(&tbl); err != nil {
-				b.Fatal(err)
+				return err
 			}
 			parts := strings.SplitN(tbl, ".", 2)
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{parts[0], parts[1]}, []string{"ev_time", "ev_type", "ev_data"},
 				pgx.CopyFromRows(rows)); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if err := tx.Commit(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return per
+			return tx.Commit(ctx)
+		})
+		return per * benchWorkers
 	})
-}
-
-// bigBatch fills the queue with n events in one transaction and opens the batch.
-func bigBatch(n int) func(b *testing.B, c *pgx.Conn) {
-	return func(b *testing.B, c *pgx.Conn) {
-		benchQueue(b, c)
-		q(b, c, fmt.Sprintf(`INSERT INTO pgq.event_1_0 (ev_time, ev_type, ev_data)
-		        SELECT now(), 'bench', repeat('x', 100) FROM generate_series(1, %d)`, n))
-		q(b, c, "SELECT pgq.force_tick('bq')")
-		q(b, c, "SELECT pgq.ticker('bq')")
-		if b := val[*int64](b, c, "SELECT pgq.next_batch('bq', 'c')"); b == nil || *b != 1 {
-			panic("no batch")
-		}
-	}
 }
 
 const bigBatchSize = 1000000
 
+// bigBatch fills the queue with a million events in one transaction and opens the
+// batch; reading does not finish it, so every round reads the same batch.
+func bigBatch(b *testing.B, c *pgx.Conn) {
+	benchQueue(b, c)
+	q(b, c, fmt.Sprintf(`INSERT INTO pgq.event_1_0 (ev_time, ev_type, ev_data)
+	        SELECT now(), 'bench', repeat('x', 100) FROM generate_series(1, %d)`, bigBatchSize))
+	q(b, c, "SELECT pgq.force_tick('bq')")
+	q(b, c, "SELECT pgq.ticker('bq')")
+	if id := val[*int64](b, c, "SELECT pgq.next_batch('bq', 'c')"); id == nil || *id != 1 {
+		b.Fatal("no batch")
+	}
+}
+
+// readAll runs sql in a transaction (after the optional prelude) and counts the rows.
+func countRows(b *testing.B, tx pgx.Tx, sql string) int {
+	rows, err := tx.Query(context.Background(), sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// readBatch times one read of the big batch on side s by read.
+func readBatch(b *testing.B, s *side, read func(tx pgx.Tx) int) int {
+	ctx := context.Background()
+	start := time.Now()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := read(tx)
+	if err := tx.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	s.took += time.Since(start)
+	if n != bigBatchSize {
+		b.Fatalf("read %d events", n)
+	}
+	return n
+}
+
 // BenchmarkReadBatchGetBatchEvents reads a 1,000,000-event batch with get_batch_events.
 func BenchmarkReadBatchGetBatchEvents(b *testing.B) {
-	compare(b, 2, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
-		c := db.Conn(b)
-		for i := 0; i < b.N; i++ {
-			rows, err := c.Query(context.Background(), "SELECT * FROM pgq.get_batch_events(1)")
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			for rows.Next() {
-				n++
-			}
-			if rows.Err() != nil || n != bigBatchSize {
-				b.Fatalf("read %d events: %v", n, rows.Err())
-			}
-		}
-		return bigBatchSize
+	compare(b, bigBatch, func(b *testing.B, s *side) int {
+		return readBatch(b, s, func(tx pgx.Tx) int {
+			return countRows(b, tx, "SELECT * FROM pgq.get_batch_events(1)")
+		})
 	})
 }
 
 // BenchmarkReadBatchGetBatchCursor reads the same batch with get_batch_cursor and FETCH
 // 1000 at a time (what pgq_lazy_fetch consumers do).
 func BenchmarkReadBatchGetBatchCursor(b *testing.B) {
-	compare(b, 2, bigBatch(bigBatchSize), func(b *testing.B, db *pgtest.Database) int {
-		c := db.Conn(b)
-		ctx := context.Background()
-		for i := 0; i < b.N; i++ {
-			tx, err := c.Begin(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
+	compare(b, bigBatch, func(b *testing.B, s *side) int {
+		return readBatch(b, s, func(tx pgx.Tx) int {
 			n := 0
-			count := func(sql string) int {
-				rows, err := tx.Query(ctx, sql)
-				if err != nil {
-					b.Fatal(err)
-				}
-				k := 0
-				for rows.Next() {
-					k++
-				}
-				if rows.Err() != nil {
-					b.Fatal(rows.Err())
-				}
-				return k
-			}
-			for k := count("SELECT * FROM pgq.get_batch_cursor(1, 'walker', 1000)"); ; k = count("FETCH 1000 FROM walker") {
+			for k := countRows(b, tx, "SELECT * FROM pgq.get_batch_cursor(1, 'walker', 1000)"); ; k = countRows(b, tx, "FETCH 1000 FROM walker") {
 				n += k
 				if k < 1000 {
 					break
 				}
 			}
-			if _, err := tx.Exec(ctx, "CLOSE walker"); err != nil {
+			if _, err := tx.Exec(context.Background(), "CLOSE walker"); err != nil {
 				b.Fatal(err)
 			}
-			if err := tx.Commit(ctx); err != nil {
-				b.Fatal(err)
-			}
-			if n != bigBatchSize {
-				b.Fatalf("read %d events", n)
-			}
-		}
-		return bigBatchSize
+			return n
+		})
 	})
 }
