@@ -5,7 +5,8 @@
 -- every call; PgQ's C insert caches its plans per queue. The generated functions pick
 -- the queue's statements through a tree of IFs on queue_id and cur_table, so an insert
 -- runs prepared plans only; a queue or table they do not know (created since) takes
--- the dynamic path, which is equally correct. insert_event(7) gets the same body with
+-- the dynamic path, which is equally correct. To keep the functions small, only the 500
+-- newest queues get static paths. insert_event(7) gets the same body with
 -- its own arguments instead of calling insert_event_raw (one PL/pgSQL call less per
 -- event); its signature, SECURITY DEFINER and grants stay. create_queue and drop_queue
 -- call this, and so does the installer (sql/pgq/functions/pgq.insert_event_raw.sql). Serialised by a transaction advisory lock.
@@ -43,7 +44,8 @@ BEGIN
         ins_leaves := '{}';
         dynamic := 'EXECUTE ''INSERT INTO '' || q.queue_data_pfx || ''_'' || q.queue_cur_table || '' ' || cols
             || ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'' USING id, ' || v_rest[k] || ';';
-        FOR q IN SELECT queue_id, queue_data_pfx, queue_event_seq, queue_ntables FROM pgq.queue ORDER BY queue_id LOOP
+        FOR q IN SELECT * FROM (SELECT queue_id, queue_data_pfx, queue_event_seq, queue_ntables FROM pgq.queue
+                   ORDER BY queue_id DESC LIMIT 500) newest ORDER BY queue_id LOOP
             ids := ids || q.queue_id;
             seq_leaves := seq_leaves || ('seq := nextval(' || quote_literal(q.queue_event_seq) || '::regclass);');
             tables := '';

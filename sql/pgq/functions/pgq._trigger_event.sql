@@ -40,6 +40,8 @@ DECLARE
     i int;
     k int;
     pos int;
+    done boolean;   -- results of calls made in expressions (cheaper than PERFORM)
+    ev_id bigint;
     when_type oid;
     when_result boolean;
     v text;
@@ -109,7 +111,7 @@ BEGIN
 
     IF i_op = 'TRUNCATE' THEN
         IF i_kind = 'json' THEN
-            PERFORM pgq._table_meta(i_relid, -1);
+            done := pgq._table_meta(i_relid, -1);
             pkeys := current_setting('pgq.tg_' || i_relid || '_p')::text[];
             ev[1] := '{"op":"TRUNCATE","table":[' || to_json(i_schema)::text || ',' || to_json(i_table)::text
                   || '],"pkey":' || to_json(pkeys)::text || '}';
@@ -119,7 +121,7 @@ BEGIN
             ev[2] := '';
         END IF;
         ev[3] := fqname;
-        PERFORM pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+        ev_id := pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
         RETURN skip;
     END IF;
 
@@ -131,7 +133,7 @@ BEGIN
     END IF;
     -- Columns (dropped ones are absent from the row text too) and the primary key, looked
     -- up once per statement and table (see pgq._table_meta).
-    PERFORM pgq._table_meta(i_relid, cardinality(coalesce(new, old)));
+    done := pgq._table_meta(i_relid, cardinality(coalesce(new, old)));
     names := current_setting('pgq.tg_' || i_relid || '_n')::text[];
     types := current_setting('pgq.tg_' || i_relid || '_t')::oid[];
     pkeys := coalesce(pkey_arg, current_setting('pgq.tg_' || i_relid || '_p')::text[]);
@@ -248,7 +250,7 @@ BEGIN
         END IF;
     END LOOP;
 
-    PERFORM pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    ev_id := pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
     RETURN skip;
 END;
 $fn$;
