@@ -144,3 +144,35 @@ func TestCoopTakeoverAndUnregister(t *testing.T) {
 	}
 	q(t, c, "SELECT pgq_coop.version()")
 }
+
+// TestCoopNextBatchCustom: min_count (by event sequence, which starts at 1) joins ticks into one subconsumer batch; min_lag
+// holds a fresh batch back; the 7-argument form takes over like next_batch with an
+// interval.
+func TestCoopNextBatchCustom(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	q(t, c, "SELECT pgq.create_queue('cq')")
+	fastTicks(t, c, "cq")
+	q(t, c, "SELECT pgq_coop.register_subconsumer('cq', 'main', 's1')")
+	for i := 0; i < 3; i++ {
+		q(t, c, "SELECT pgq.insert_event('cq', 'e', $1::int::text)", i)
+		q(t, c, "SELECT pgq.ticker('cq')")
+	}
+	if b := val[*int64](t, c, "SELECT pgq_coop.next_batch_custom('cq', 'main', 's1', '1 hour', NULL, NULL)"); b != nil {
+		t.Fatalf("min_lag 1 hour gave batch %d", *b)
+	}
+	b := val[*int64](t, c, "SELECT pgq_coop.next_batch_custom('cq', 'main', 's1', NULL, 2, NULL)")
+	if b == nil {
+		t.Fatal("no batch")
+	}
+	if n := len(batchEvents(t, c, *b)); n != 3 {
+		t.Fatalf("joined batch has %d events, want 3", n)
+	}
+	q(t, c, "UPDATE pgq.subscription SET sub_active = now() - interval '2 hours' WHERE sub_batch IS NOT NULL")
+	if got := val[*int64](t, c, "SELECT pgq_coop.next_batch_custom('cq', 'main', 's2', NULL, NULL, NULL, '1 hour')"); got == nil || *got != *b {
+		t.Fatalf("7-argument takeover got %v, want %d", got, *b)
+	}
+	if n := val[int32](t, c, "SELECT pgq_coop.finish_batch($1)", *b); n != 1 {
+		t.Fatal("finish")
+	}
+}

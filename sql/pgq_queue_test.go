@@ -313,3 +313,51 @@ func TestInsertPathsStaticAndDynamic(t *testing.T) {
 		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// TestDifferentialMoreAPI covers the rest: every set_queue_config parameter, repositioning
+// a consumer with an open batch, retries by timestamp, queue_extra_maint and rotation rows
+// in maint_operations, ticker() counting several queues, fresh sequences.
+func TestDifferentialMoreAPI(t *testing.T) {
+	t.Parallel()
+	differential(t, func(tr *transcript, db *pgtest.Database) {
+		tr.do("SELECT pgq.create_queue('a'), pgq.create_queue('b')")
+		tr.do("SELECT pgq.seq_getval('pgq.event_1_id_seq'), pgq.seq_getval('pgq.event_1_tick_seq')")
+		for _, kv := range [][2]string{{"ticker_max_count", "7"}, {"ticker_max_lag", "0"}, {"ticker_idle_period", "0"},
+			{"ticker_paused", "false"}, {"rotation_period", "1 hour"}, {"external_ticker", "false"}, {"ticker_max_count", "-"}} {
+			tr.do("SELECT pgq.set_queue_config('a', $1, $2)", kv[0], kv[1])
+		}
+		tr.do("SELECT queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period, queue_rotation_period FROM pgq.queue WHERE queue_name = 'a'")
+		tr.do("SELECT pgq.set_queue_config('b', 'ticker_max_lag', '0')")
+		tr.do("SELECT pgq.set_queue_config('b', 'ticker_idle_period', '0')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.insert_event('a', 'x', '1'), pgq.insert_event('b', 'y', '2')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.register_consumer('a', 'c')")
+		tr.do("SELECT pgq.insert_event('a', 'x', '2')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.next_batch('a', 'c')")
+		tr.do("SELECT pgq.event_retry(1, 4::bigint, now() - interval '1 hour')")
+		tr.do("SELECT pgq.register_consumer_at('a', 'c', 2)")
+		tr.do("SELECT last_tick, current_batch, next_tick FROM pgq.get_consumer_info('a', 'c')")
+		tr.do("SELECT pgq.finish_batch(1)")
+		tr.do("SELECT pgq.maint_retry_events()")
+		tr.do("SELECT pgq.ticker()")
+		tr.do(nextBatchInfo, "a", "c")
+		tr.do(batchCols, 2)
+		tr.do("SELECT pgq.finish_batch(2)")
+		tr.do("SELECT * FROM pgq.get_batch_cursor(2, NULL, 10)")
+		tr.do("UPDATE pgq.queue SET queue_extra_maint = ARRAY['public.f1', 'public.f2'] WHERE queue_name = 'b'")
+		tr.do("UPDATE pgq.queue SET queue_rotation_period = '0', queue_switch_time = now() - interval '1 day'")
+		tr.do("SELECT func_name, func_arg FROM pgq.maint_operations()")
+		tr.do("UPDATE pgq.queue SET queue_switch_step2 = NULL WHERE queue_name = 'b'")
+		tr.do("UPDATE pgq.queue SET queue_rotation_period = '1 day'")
+		tr.do("SELECT func_name, func_arg FROM pgq.maint_operations()")
+		tr.do("SELECT pgq.maint_rotate_tables_step1('nope'), pgq.maint_rotate_tables_step1(NULL)")
+		tr.do("SELECT pgq.grant_perms('a'), pgq.tune_storage('a')")
+		tr.do("SELECT pgq.set_queue_config('a', 'ticker_paused', 'true')")
+		tr.do("SELECT pgq.insert_event('a', 'paused', 'still inserts')")
+		tr.do("SELECT pgq.ticker('a')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.force_tick('a')")
+	})
+}
