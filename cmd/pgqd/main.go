@@ -6,12 +6,9 @@ import (
 	"os"
 
 	"github.com/skytools-go/skytools/pkg/cli"
+	"github.com/skytools-go/skytools/pkg/ticker"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), cli.Tool{
-		Name:    "pgqd",
-		Summary: "PgQ ticker and maintenance daemon",
-		Daemon:  cli.NotImplemented("the ticker"),
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), ticker.Tool(), os.Args[1:], os.Stdout, os.Stderr))
 }

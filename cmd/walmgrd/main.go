@@ -6,12 +6,9 @@ import (
 	"os"
 
 	"github.com/skytools-go/skytools/pkg/cli"
+	"github.com/skytools-go/skytools/pkg/walmgr"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), cli.Tool{
-		Name:    "walmgrd",
-		Summary: "WAL archiving, base backup and restore daemon",
-		Daemon:  cli.NotImplemented("WAL management"),
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), walmgr.Tool(), os.Args[1:], os.Stdout, os.Stderr))
 }

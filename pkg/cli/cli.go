@@ -80,10 +80,27 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// ExitCode maps an error to the exit code of the contract.
+// ExitError carries an explicit exit code for commands whose caller reads more than
+// success and failure: a restore_command must exit with a code above 125 so that
+// PostgreSQL aborts recovery on corruption instead of taking it for "file not found".
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// ExitCode maps an error to the exit code of the contract. An *ExitError anywhere in
+// the chain decides the code itself.
 func ExitCode(err error) int {
 	if err == nil {
 		return 0
+	}
+	var xe *ExitError
+	if errors.As(err, &xe) {
+		return xe.Code
 	}
 	var ue *UsageError
 	var ce *lifecycle.ConfigError
@@ -197,7 +214,7 @@ func run(ctx context.Context, tool Tool, args []string, stdout, stderr io.Writer
 		return Usagef("%s: %v (see %s help %s)", cmd.Name, err, tool.Name, cmd.Name)
 	}
 	if len(pos) < cmd.MinArgs || (cmd.MaxArgs >= 0 && len(pos) > cmd.MaxArgs) {
-		return Usagef("usage: %s %s %s", tool.Name, cmd.Name, cmd.Args)
+		return Usagef("usage: %s", strings.TrimSpace(tool.Name+" "+cmd.Name+" "+cmd.Args))
 	}
 	env := g.env(tool.Name, stdout, stderr)
 	defer syncLog(env.Log)

@@ -26,6 +26,7 @@ type Option func(*options)
 type options struct {
 	conf      []string
 	standbyOf *Cluster
+	prepare   func(ctx context.Context, c *Cluster) error
 	tcp       bool
 	name      string
 }
@@ -54,6 +55,16 @@ func TCP() Option {
 // taken with pg_basebackup -R from the running primary.
 func StandbyOf(primary *Cluster) Option {
 	return func(o *options) { o.standbyOf = primary }
+}
+
+// FromDataDir makes the cluster's data directory with prepare instead of initdb, for
+// servers started from a restored backup. prepare gets the cluster before it starts:
+// c.DataDir does not exist yet and prepare must create it (as the server's user, for
+// example through c.Command). pgtest then appends its own settings (port, socket,
+// options given with Conf) to postgresql.conf and starts the server; the start waits
+// until the server accepts connections (a recovering server: once it is consistent).
+func FromDataDir(prepare func(ctx context.Context, c *Cluster) error) Option {
+	return func(o *options) { o.prepare = prepare }
 }
 
 // Name labels the cluster's directory (for humans reading the base directory).
@@ -165,7 +176,11 @@ func create(ctx context.Context, inst *installation, o *options) (*Cluster, erro
 		c.TCPAddr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 
-	if o.standbyOf != nil {
+	if o.prepare != nil {
+		if err := o.prepare(ctx, c); err != nil {
+			return nil, fmt.Errorf("prepare data directory %s: %w", c.DataDir, err)
+		}
+	} else if o.standbyOf != nil {
 		p := o.standbyOf
 		cmd := inst.command(ctx, "pg_basebackup", "-D", c.DataDir, "-R", "-X", "stream", "-c", "fast",
 			"-h", p.SockDir, "-p", strconv.Itoa(p.Port), "-U", "postgres", "--no-sync")

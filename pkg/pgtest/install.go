@@ -29,6 +29,16 @@ const (
 // ErrNotInstalled means no PostgreSQL server binaries were found.
 var ErrNotInstalled = errors.New("PostgreSQL server binaries not found (set PGBINDIR, or install the postgresql server package)")
 
+// ErrMissingExtension means an extension a test needs is not installed. Return it
+// (wrapped) from a template setup to skip the tests that need it, except under
+// PGTEST_REQUIRE=1.
+var ErrMissingExtension = errors.New("PostgreSQL extension not installed")
+
+// MissingExtension is the error for a missing extension name.
+func MissingExtension(name string) error {
+	return fmt.Errorf("%w: %s (install its package, e.g. postgresql-15-pgq3 for pgq)", ErrMissingExtension, name)
+}
+
 // installation is a PostgreSQL build on this machine and the identity to run it as.
 type installation struct {
 	binDir  string
@@ -237,7 +247,7 @@ func hashString(s string) uint32 {
 // a failure when PGTEST_REQUIRE=1 or when it is installed but broken.
 func skipOrFail(t testing.TB, err error) {
 	t.Helper()
-	if errors.Is(err, ErrNotInstalled) && os.Getenv(EnvRequire) != "1" {
+	if (errors.Is(err, ErrNotInstalled) || errors.Is(err, ErrMissingExtension)) && os.Getenv(EnvRequire) != "1" {
 		t.Skipf("pgtest: %v", err)
 	}
 	t.Fatalf("pgtest: %v", err)
@@ -253,11 +263,23 @@ func RequireExtension(t testing.TB, conn *pgx.Conn, name string) {
 	if err != nil {
 		t.Fatalf("pgtest: look up extension %s: %v", name, err)
 	}
-	if ok {
-		return
+	if !ok {
+		skipOrFail(t, MissingExtension(name))
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("pgtest: extension %s is not installed and %s=1", name, EnvRequire)
+}
+
+// CreateExtension is a template setup that creates extension name, or reports it
+// missing (so the tests that need it skip, or fail under PGTEST_REQUIRE=1).
+func CreateExtension(name string) func(context.Context, *pgx.Conn) error {
+	return func(ctx context.Context, conn *pgx.Conn) error {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = $1)", name).Scan(&ok); err != nil {
+			return err
+		}
+		if !ok {
+			return MissingExtension(name)
+		}
+		_, err := conn.Exec(ctx, "CREATE EXTENSION "+pgx.Identifier{name}.Sanitize())
+		return err
 	}
-	t.Skipf("pgtest: extension %s is not installed", name)
 }

@@ -278,3 +278,37 @@ func TestBuildMakesARunnableBinaryOnce(t *testing.T) {
 		t.Fatalf("built binary --version: %q %v", out, err)
 	}
 }
+
+func TestFromDataDirStartsAPreparedDataDirectory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := pg.Cluster(t)
+	db := pg.DB(t)
+	db.Exec(t, "CREATE TABLE copied AS SELECT 7 AS x")
+	var prepared string
+	c := NewCluster(t, Conf("work_mem = '7MB'"), FromDataDir(func(ctx context.Context, c *Cluster) error {
+		prepared = c.DataDir
+		if _, err := os.Stat(c.DataDir); !os.IsNotExist(err) {
+			t.Errorf("data directory exists before prepare: %v", err)
+		}
+		return run(c.Command(ctx, "pg_basebackup", "-D", c.DataDir, "-X", "stream", "-c", "fast",
+			"-h", src.SockDir, "-p", strconv.Itoa(src.Port), "-U", "postgres", "--no-sync"))
+	}))
+	if prepared != c.DataDir {
+		t.Fatalf("prepare saw %q, cluster runs on %q", prepared, c.DataDir)
+	}
+	conn, err := pgx.Connect(ctx, c.ConnString(db.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if got := queryString(t, conn, "SELECT x::text FROM copied"); got != "7" {
+		t.Fatalf("copied row: %q", got)
+	}
+	if got := queryString(t, conn, "SELECT current_setting('work_mem')"); got != "7MB" {
+		t.Fatalf("Conf not applied on a prepared directory: work_mem = %q", got)
+	}
+	if got := queryString(t, conn, "SELECT current_setting('unix_socket_directories')"); got != c.SockDir {
+		t.Fatalf("server listens on %q, not its own socket directory %q", got, c.SockDir)
+	}
+}

@@ -40,20 +40,29 @@ func (s *Shared) WithTemplate(setup func(ctx context.Context, conn *pgx.Conn) er
 // Main runs the package's tests and then stops the cluster. Use it from TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
+//
+// A package with several Shared clusters runs m.Run itself and then Closes each.
 func (s *Shared) Main(m *testing.M) int {
 	code := m.Run()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cluster != nil {
-		if err := s.cluster.Destroy(); err != nil {
-			fmt.Printf("pgtest: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
+	if err := s.Close(); err != nil {
+		fmt.Printf("pgtest: %v\n", err)
+		if code == 0 {
+			code = 1
 		}
-		s.cluster = nil
 	}
 	return code
+}
+
+// Close stops and removes the cluster if it was started.
+func (s *Shared) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cluster == nil {
+		return nil
+	}
+	err := s.cluster.Destroy()
+	s.cluster = nil
+	return err
 }
 
 // Cluster returns the shared cluster, starting it on first use.
