@@ -14,6 +14,7 @@ import (
 // triggers' PL/pgSQL helpers.
 var ourHelpers = map[string]bool{
 	"_urlencode": true, "_row_fields": true, "_urlencode_row": true, "_json_row": true, "_trigger_event": true,
+	"_insert_event_tree": true, "_table_meta": true, "_refresh_insert_event_raw": true,
 }
 
 // catalogLines describes the objects of a schema as sorted text lines: functions with

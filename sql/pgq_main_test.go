@@ -17,7 +17,9 @@ import (
 )
 
 // pg is the package's cluster; its template database has our pgq and pgq_coop.
-var pg = pgtest.NewShared().WithTemplate(func(ctx context.Context, conn *pgx.Conn) error {
+// Autovacuum is off: its ANALYZE transactions take txids, which would move tick
+// snapshots' xmin and with it rotation decisions the tests compare.
+var pg = pgtest.NewShared(pgtest.Conf("autovacuum = off")).WithTemplate(func(ctx context.Context, conn *pgx.Conn) error {
 	s, err := schema.PgQ()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package sql_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/skytools-go/skytools/pkg/pgtest"
@@ -276,4 +277,87 @@ func TestCreateQueueMakesTickOneAndObjects(t *testing.T) {
 	if _, err := c.Exec(ctx, "DROP SCHEMA pgq CASCADE"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestInsertPathsStaticAndDynamic: after create_queue the insert functions have static
+// inserts for the queue's tables; a queue they do not know yet takes the dynamic path;
+// every insert lands in the queue's current table.
+func TestInsertPathsStaticAndDynamic(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	q(t, c, "ALTER TABLE pgq.queue ALTER COLUMN queue_ntables SET DEFAULT 4")
+	q(t, c, "SELECT pgq.create_queue('sq')")
+	q(t, c, "ALTER TABLE pgq.queue ALTER COLUMN queue_ntables SET DEFAULT 3")
+	for _, fn := range []string{"pgq.insert_event_raw(text,bigint,timestamptz,integer,integer,text,text,text,text,text,text)",
+		"pgq.insert_event(text,text,text,text,text,text,text)"} {
+		src := val[string](t, c, "SELECT prosrc FROM pg_proc WHERE oid = $1::regprocedure", fn)
+		if !strings.Contains(src, "INSERT INTO pgq.event_1_3 ") {
+			t.Fatalf("%s has no static insert for pgq.event_1_3:\n%s", fn, src)
+		}
+	}
+	if !val[bool](t, c, "SELECT prosecdef FROM pg_proc WHERE oid = 'pgq.insert_event(text,text,text,text,text,text,text)'::regprocedure") {
+		t.Fatal("insert_event(7) lost SECURITY DEFINER")
+	}
+	q(t, c, "SELECT pgq.insert_event('sq', 'static', '1')")
+	// a queue row the generated code has not seen: the dynamic path
+	q(t, c, "UPDATE pgq.queue SET queue_cur_table = 3")
+	q(t, c, "SELECT pgq.insert_event('sq', 'static3', '2')")
+	q(t, c, "SELECT pgq.insert_event_raw('sq', 77, NULL, NULL, NULL, 'raw', '3', 'a', 'b', 'c', 'd')")
+	q(t, c, "INSERT INTO pgq.queue (queue_id, queue_name, queue_data_pfx, queue_event_seq, queue_tick_seq) VALUES (99, 'manual', 'pgq.event_1', 'pgq.event_1_id_seq', 'pgq.event_1_tick_seq')")
+	q(t, c, "SELECT pgq.insert_event('manual', 'dynamic', '4')")
+	q(t, c, "DELETE FROM pgq.queue WHERE queue_id = 99")
+	got := val[string](t, c, `SELECT string_agg(tableoid::regclass || ' ' || ev_id || ' ' || ev_type || ' ' || ev_data
+		|| ' ' || coalesce(ev_extra1 || ev_extra4, '-'), '; ' ORDER BY ev_id) FROM pgq.event_1`)
+	want := "pgq.event_1_0 1 static 1 -; pgq.event_1_3 2 static3 2 -; pgq.event_1_0 4 dynamic 4 -; pgq.event_1_3 77 raw 3 ad"
+	if got != want {
+		t.Fatalf("events:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestDifferentialMoreAPI covers the rest: every set_queue_config parameter, repositioning
+// a consumer with an open batch, retries by timestamp, queue_extra_maint and rotation rows
+// in maint_operations, ticker() counting several queues, fresh sequences.
+func TestDifferentialMoreAPI(t *testing.T) {
+	t.Parallel()
+	differential(t, func(tr *transcript, db *pgtest.Database) {
+		tr.do("SELECT pgq.create_queue('a'), pgq.create_queue('b')")
+		tr.do("SELECT pgq.seq_getval('pgq.event_1_id_seq'), pgq.seq_getval('pgq.event_1_tick_seq')")
+		for _, kv := range [][2]string{{"ticker_max_count", "7"}, {"ticker_max_lag", "0"}, {"ticker_idle_period", "0"},
+			{"ticker_paused", "false"}, {"rotation_period", "1 hour"}, {"external_ticker", "false"}, {"ticker_max_count", "-"}} {
+			tr.do("SELECT pgq.set_queue_config('a', $1, $2)", kv[0], kv[1])
+		}
+		tr.do("SELECT queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period, queue_rotation_period FROM pgq.queue WHERE queue_name = 'a'")
+		tr.do("SELECT pgq.set_queue_config('b', 'ticker_max_lag', '0')")
+		tr.do("SELECT pgq.set_queue_config('b', 'ticker_idle_period', '0')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.insert_event('a', 'x', '1'), pgq.insert_event('b', 'y', '2')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.register_consumer('a', 'c')")
+		tr.do("SELECT pgq.insert_event('a', 'x', '2')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.next_batch('a', 'c')")
+		tr.do("SELECT pgq.event_retry(1, 4::bigint, now() - interval '1 hour')")
+		tr.do("SELECT pgq.register_consumer_at('a', 'c', 2)")
+		tr.do("SELECT last_tick, current_batch, next_tick FROM pgq.get_consumer_info('a', 'c')")
+		tr.do("SELECT pgq.finish_batch(1)")
+		tr.do("SELECT pgq.maint_retry_events()")
+		tr.do("SELECT pgq.ticker()")
+		tr.do(nextBatchInfo, "a", "c")
+		tr.do(batchCols, 2)
+		tr.do("SELECT pgq.finish_batch(2)")
+		tr.do("SELECT * FROM pgq.get_batch_cursor(2, NULL, 10)")
+		tr.do("UPDATE pgq.queue SET queue_extra_maint = ARRAY['public.f1', 'public.f2'] WHERE queue_name = 'b'")
+		tr.do("UPDATE pgq.queue SET queue_rotation_period = '0', queue_switch_time = now() - interval '1 day'")
+		tr.do("SELECT func_name, func_arg FROM pgq.maint_operations()")
+		tr.do("UPDATE pgq.queue SET queue_switch_step2 = NULL WHERE queue_name = 'b'")
+		tr.do("UPDATE pgq.queue SET queue_rotation_period = '1 day'")
+		tr.do("SELECT func_name, func_arg FROM pgq.maint_operations()")
+		tr.do("SELECT pgq.maint_rotate_tables_step1('nope'), pgq.maint_rotate_tables_step1(NULL)")
+		tr.do("SELECT pgq.grant_perms('a'), pgq.tune_storage('a')")
+		tr.do("SELECT pgq.set_queue_config('a', 'ticker_paused', 'true')")
+		tr.do("SELECT pgq.insert_event('a', 'paused', 'still inserts')")
+		tr.do("SELECT pgq.ticker('a')")
+		tr.do("SELECT pgq.ticker()")
+		tr.do("SELECT pgq.force_tick('a')")
+	})
 }

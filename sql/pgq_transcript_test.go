@@ -74,7 +74,7 @@ func (tr *transcript) on(conn *pgx.Conn, sql string, args ...any) {
 			err = rows.Err()
 		}
 	}
-	line := sql
+	line := strings.Join(strings.Fields(sql), " ")
 	if len(args) > 0 {
 		line += fmt.Sprintf(" %v", args)
 	}
@@ -128,7 +128,13 @@ func compareTranscripts(t *testing.T, ours, orig []string) {
 			b = orig[i]
 		}
 		if a != b {
-			t.Errorf("line %d differs:\n  ours:     %s\n  original: %s", i+1, a, b)
+			j := 0
+			for j < len(a) && j < len(b) && a[j] == b[j] {
+				j++
+			}
+			from := max(0, j-200)
+			t.Errorf("line %d differs at byte %d:\n  ours:     ...%s\n  original: ...%s", i+1, j,
+				a[from:min(len(a), j+200)], b[from:min(len(b), j+200)])
 			if bad++; bad > 10 {
 				t.FailNow()
 			}

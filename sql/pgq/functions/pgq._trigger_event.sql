@@ -25,6 +25,8 @@ DECLARE
     when_expr text;
     exprs text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];  -- type, data, extra1..4
     ev text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
+    magic text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
+    magic_set boolean[] := ARRAY[false, false, false, false, false, false];
     fqname text := i_schema || '.' || i_table;
     names text[];
     types oid[];
@@ -38,7 +40,10 @@ DECLARE
     i int;
     k int;
     pos int;
-    r record;
+    done boolean;   -- results of calls made in expressions (cheaper than PERFORM)
+    ev_id bigint;
+    when_type oid;
+    when_result boolean;
     v text;
     opname text := CASE i_op WHEN 'INSERT' THEN 'I' WHEN 'UPDATE' THEN 'U' WHEN 'DELETE' THEN 'D' ELSE 'R' END;
 BEGIN
@@ -53,6 +58,8 @@ BEGIN
     ELSE
         RAISE EXCEPTION 'unknown event for pgq trigger';
     END IF;
+    -- TG_ARGV counts from 0; a slice counts from 1.
+    i_args := i_args[array_lower(i_args, 1):array_upper(i_args, 1)];
     IF coalesce(array_length(i_args, 1), 0) < 1 THEN
         RAISE EXCEPTION 'pgq trigger must have destination queue as argument';
     END IF;
@@ -104,11 +111,8 @@ BEGIN
 
     IF i_op = 'TRUNCATE' THEN
         IF i_kind = 'json' THEN
-            SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkeys
-              FROM pg_catalog.pg_index x
-              CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
-              JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-             WHERE x.indrelid = i_relid AND x.indisprimary;
+            done := pgq._table_meta(i_relid, -1);
+            pkeys := current_setting('pgq.tg_' || i_relid || '_p')::text[];
             ev[1] := '{"op":"TRUNCATE","table":[' || to_json(i_schema)::text || ',' || to_json(i_table)::text
                   || '],"pkey":' || to_json(pkeys)::text || '}';
             ev[2] := '{}';
@@ -117,30 +121,22 @@ BEGIN
             ev[2] := '';
         END IF;
         ev[3] := fqname;
-        PERFORM pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+        ev_id := pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
         RETURN skip;
     END IF;
 
-    -- Columns (dropped ones are absent from the row text too) and the primary key.
-    SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum)
-      INTO names, types
-      FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = i_relid AND a.attnum > 0 AND NOT a.attisdropped;
-    IF pkey_arg IS NOT NULL THEN
-        pkeys := pkey_arg;
-    ELSE
-        SELECT coalesce(array_agg(a.attname::text ORDER BY k.ord), '{}') INTO pkeys
-          FROM pg_catalog.pg_index x
-          CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
-          JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-         WHERE x.indrelid = i_relid AND x.indisprimary;
-    END IF;
     IF i_new IS NOT NULL THEN
         new := pgq._row_fields(i_new);
     END IF;
     IF i_old IS NOT NULL THEN
         old := pgq._row_fields(i_old);
     END IF;
+    -- Columns (dropped ones are absent from the row text too) and the primary key, looked
+    -- up once per statement and table (see pgq._table_meta).
+    done := pgq._table_meta(i_relid, cardinality(coalesce(new, old)));
+    names := current_setting('pgq.tg_' || i_relid || '_n')::text[];
+    types := current_setting('pgq.tg_' || i_relid || '_t')::oid[];
+    pkeys := coalesce(pkey_arg, current_setting('pgq.tg_' || i_relid || '_p')::text[]);
     cur := CASE WHEN i_op = 'DELETE' THEN old ELSE new END;
 
     IF i_op <> 'INSERT' AND cardinality(pkeys) = 0 THEN
@@ -155,9 +151,8 @@ BEGIN
             IF pos IS NULL THEN
                 RAISE EXCEPTION 'Unknown magic column: %', names[i];
             END IF;
-            IF cur[i] IS NOT NULL THEN
-                ev[pos] := cur[i];
-            END IF;
+            magic[pos] := cur[i];
+            magic_set[pos] := true;
             CONTINUE;
         END IF;
         IF i_op = 'UPDATE' AND old[i] IS DISTINCT FROM new[i] THEN
@@ -178,76 +173,84 @@ BEGIN
     END IF;
 
     IF when_expr IS NOT NULL THEN
-        EXECUTE format('SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row', when_expr, i_relid::regclass)
-           INTO r USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
-        IF pg_typeof(r.v) <> 'boolean'::regtype THEN
-            RAISE EXCEPTION 'when= query result must be boolean, got=%', pg_typeof(r.v)::oid;
+        EXECUTE format('SELECT pg_typeof(v)::oid, CASE WHEN pg_typeof(v) = ''boolean''::regtype THEN v::text::boolean END'
+                       ' FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _when', when_expr, i_relid::regclass)
+           INTO when_type, when_result USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+        IF when_type <> 'boolean'::regtype THEN
+            RAISE EXCEPTION 'when= query result must be boolean, got=%', when_type;
         END IF;
-        IF r.v IS NULL THEN
+        IF when_result IS NULL THEN
             RAISE EXCEPTION 'when= should not be NULL';
         END IF;
-        IF NOT r.v THEN
+        IF NOT when_result THEN
             RETURN skip;
         END IF;
     END IF;
 
     IF i_kind = 'logu' THEN
-        ev[1] := coalesce(ev[1], opname || ':' || array_to_string(pkeys, ','));
-        ev[2] := coalesce(ev[2], pgq._urlencode_row(names, cur, payload_cols));
+        ev[1] := opname || ':' || array_to_string(pkeys, ',');
+        ev[2] := pgq._urlencode_row(names, cur, payload_cols);
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._urlencode_row(names, old, payload_cols));
+            ev[4] := pgq._urlencode_row(names, old, payload_cols);
         END IF;
     ELSIF i_kind = 'sql' THEN
-        ev[1] := coalesce(ev[1], opname);
-        IF ev[2] IS NULL THEN
-            IF i_op = 'INSERT' THEN
-                SELECT '(' || string_agg(quote_ident(names[c]), ',' ORDER BY c) || ') values ('
-                       || string_agg(coalesce(quote_literal(cur[c]), 'null'), ',' ORDER BY c) || ')'
-                  INTO v FROM unnest(payload_cols) AS c;
-            ELSE
-                IF i_op = 'UPDATE' THEN
-                    IF cardinality(changed) = 0 THEN
-                        pos := array_position(names, pkeys[1]);
-                        v := quote_ident(pkeys[1]) || '=' || quote_literal(old[pos]);
-                    ELSE
-                        SELECT string_agg(quote_ident(names[c]) || '=' || coalesce(quote_literal(new[c]), 'NULL'),
-                                          ',' ORDER BY c)
-                          INTO v FROM unnest(changed) AS c;
-                    END IF;
-                    v := v || ' where ';
+        ev[1] := opname;
+        IF i_op = 'INSERT' THEN
+            SELECT '(' || string_agg(quote_ident(names[c]), ',' ORDER BY c) || ') values ('
+                   || string_agg(coalesce(quote_literal(cur[c]), 'null'), ',' ORDER BY c) || ')'
+              INTO v FROM unnest(payload_cols) AS c;
+        ELSE
+            IF i_op = 'UPDATE' THEN
+                IF cardinality(changed) = 0 THEN
+                    -- nothing changed: set the first key column to itself
+                    pos := array_position(names, pkeys[1]);
+                    v := quote_ident(pkeys[1]) || '=' || quote_literal(old[pos]);
                 ELSE
-                    v := '';
+                    SELECT string_agg(quote_ident(names[c]) || '=' || coalesce(quote_literal(new[c]), 'NULL'),
+                                      ',' ORDER BY c)
+                      INTO v FROM unnest(changed) AS c;
                 END IF;
-                FOR k IN 1 .. cardinality(pkeys) LOOP
-                    pos := array_position(names, pkeys[k]);
-                    v := v || CASE WHEN k > 1 THEN ' and ' ELSE '' END
-                           || quote_ident(pkeys[k]) || '=' || quote_literal(old[pos]);
-                END LOOP;
+                v := v || ' where ';
+            ELSE
+                v := '';
             END IF;
-            ev[2] := v;
+            FOR k IN 1 .. cardinality(pkeys) LOOP
+                pos := array_position(names, pkeys[k]);
+                v := v || CASE WHEN k > 1 THEN ' and ' ELSE '' END
+                       || quote_ident(pkeys[k]) || '=' || quote_literal(old[pos]);
+            END LOOP;
         END IF;
+        ev[2] := v;
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._urlencode_row(names, old, payload_cols));
+            ev[4] := pgq._urlencode_row(names, old, payload_cols);
         END IF;
     ELSE
-        ev[1] := coalesce(ev[1], '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text
-                 || ',' || to_json(i_table)::text || '],"pkey":' || to_json(pkeys)::text || '}');
-        ev[2] := coalesce(ev[2], pgq._json_row(names, types, cur, payload_cols));
+        ev[1] := '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text
+                 || ',' || to_json(i_table)::text || '],"pkey":' || to_json(pkeys)::text || '}';
+        ev[2] := pgq._json_row(names, types, cur, payload_cols);
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := coalesce(ev[4], pgq._json_row(names, types, old, payload_cols));
+            ev[4] := pgq._json_row(names, types, old, payload_cols);
         END IF;
     END IF;
-    ev[3] := coalesce(ev[3], fqname);
+    ev[3] := fqname;
 
+    -- Magic columns (_pgq_ev_*) override first, then ev_*= expressions.
     FOR i IN 1 .. 6 LOOP
-        IF exprs[i] IS NOT NULL THEN
-            EXECUTE format('SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row', exprs[i], i_relid::regclass)
-               INTO r USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
-            ev[i] := (pgq._row_fields(ROW(r.v)::text))[1];
+        IF magic_set[i] THEN
+            ev[i] := magic[i];
         END IF;
     END LOOP;
 
-    PERFORM pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
+    FOR i IN 1 .. 6 LOOP
+        IF exprs[i] IS NOT NULL THEN
+            EXECUTE format('SELECT ROW(v)::text FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _expr',
+                           exprs[i], i_relid::regclass)
+               INTO v USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+            ev[i] := (pgq._row_fields(v))[1];
+        END IF;
+    END LOOP;
+
+    ev_id := pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
     RETURN skip;
 END;
 $fn$;

@@ -1,13 +1,12 @@
 -- pgq.batch_event_sql(x_batch_id): the query that returns a batch's events.
 --
 -- A batch holds the events of transactions that are not visible in its start tick's
--- snapshot and visible in its end tick's snapshot. To keep the ev_txid index range
--- small while a long transaction holds the start snapshot's xmin down, the range starts
--- at the start snapshot's xmax; transactions in progress at the start tick and finished
--- by the end tick are added: those within 100 below the range start extend the range,
--- older ones are listed explicitly. Retried events (ev_owner set) are visible only to
--- the subscription that owns them. Both snapshots are inlined, so the query does not
--- depend on the tick rows any more.
+-- snapshot S1 and visible in its end tick's snapshot S2, which is exactly: txids from
+-- xmax(S1) up to xmax(S2) that are not in progress in S2, plus the txids in progress
+-- in S1 but not in S2. The query says so with constants (a range, a NOT IN list and an
+-- IN list) instead of calling txid_visible_in_snapshot() twice per row: the range keeps
+-- the ev_txid index scan small even while a long transaction holds S1's xmin down.
+-- Retried events (ev_owner set) are visible only to the subscription that owns them.
 -- Error: "batch not found" when x_batch_id is not an open batch.
 -- Result: SQL text returning (ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data,
 --   ev_extra1..ev_extra4) ordered by ev_id; it ends in " order by 1" like PgQ's.
@@ -17,9 +16,10 @@ LANGUAGE plpgsql
 AS $fn$
 DECLARE
     b record;
-    range_start bigint;
-    listed text := '';
-    x bigint;
+    range_from bigint;
+    range_to bigint;
+    running text;   -- txids in progress at the end tick, inside the range
+    finished text;  -- txids in progress at the start tick, finished by the end tick
     tbl text;
     cols constant text := 'SELECT ev.ev_id, ev.ev_time, ev.ev_txid, ev.ev_retry, ev.ev_type, ev.ev_data,'
                        || ' ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4 FROM ';
@@ -35,32 +35,25 @@ BEGIN
         RAISE EXCEPTION 'batch not found';
     END IF;
 
-    range_start := txid_snapshot_xmax(b.prev_snap);
-    FOR x IN
-        SELECT txid_snapshot_xip(b.prev_snap)
-        EXCEPT
-        SELECT txid_snapshot_xip(b.cur_snap)
-        ORDER BY 1 DESC
-    LOOP
-        IF x >= range_start - 100 THEN
-            range_start := x;
-        ELSE
-            listed := listed || CASE WHEN listed = '' THEN '' ELSE ',' END || x;
-        END IF;
-    END LOOP;
+    range_from := txid_snapshot_xmax(b.prev_snap);
+    range_to := txid_snapshot_xmax(b.cur_snap);
+    SELECT string_agg(x::text, ',' ORDER BY x) INTO running
+      FROM txid_snapshot_xip(b.cur_snap) x
+     WHERE x >= range_from;
+    SELECT string_agg(x::text, ',' ORDER BY x) INTO finished
+      FROM (SELECT txid_snapshot_xip(b.prev_snap) EXCEPT SELECT txid_snapshot_xip(b.cur_snap)) f(x);
 
     owner_filter := ' AND (ev.ev_owner IS NULL OR ev.ev_owner = ' || b.sub_id || ')';
     FOR tbl IN SELECT pgq.batch_event_tables(x_batch_id) LOOP
         IF sql <> '' THEN
             sql := sql || ' UNION ALL ';
         END IF;
-        sql := sql || cols || tbl || ' ev WHERE ev.ev_txid >= ' || range_start
-            || ' AND ev.ev_txid <= ' || txid_snapshot_xmax(b.cur_snap)
-            || ' AND txid_visible_in_snapshot(ev.ev_txid, ' || quote_literal(b.cur_snap::text) || '::txid_snapshot)'
-            || ' AND NOT txid_visible_in_snapshot(ev.ev_txid, ' || quote_literal(b.prev_snap::text) || '::txid_snapshot)'
+        sql := sql || cols || tbl || ' ev WHERE ev.ev_txid >= ' || range_from
+            || ' AND ev.ev_txid < ' || range_to
+            || coalesce(' AND ev.ev_txid NOT IN (' || running || ')', '')
             || owner_filter;
-        IF listed <> '' THEN
-            sql := sql || ' UNION ALL ' || cols || tbl || ' ev WHERE ev.ev_txid IN (' || listed || ')' || owner_filter;
+        IF finished IS NOT NULL THEN
+            sql := sql || ' UNION ALL ' || cols || tbl || ' ev WHERE ev.ev_txid IN (' || finished || ')' || owner_filter;
         END IF;
     END LOOP;
     IF sql = '' THEN

@@ -3,7 +3,8 @@
 -- Creates the pgq.queue row, the queue's sequences pgq.event_<id>_tick_seq and
 -- pgq.event_<id>_id_seq, the parent table pgq.event_<id> and queue_ntables child tables
 -- pgq.event_<id>_<n> (ev_id default from the id sequence, btree index on ev_txid),
--- applies grants and storage options, and makes tick 1.
+-- applies grants and storage options, makes tick 1, and gives pgq.insert_event_raw a
+-- static insert path for the new tables.
 -- i_queue_name: the name; NULL raises "Invalid NULL value".
 -- Result: 1 when created, 0 when a queue of that name already exists.
 CREATE OR REPLACE FUNCTION pgq.create_queue(i_queue_name text)
@@ -45,6 +46,7 @@ BEGIN
     PERFORM pgq.grant_perms(i_queue_name);
     PERFORM pgq.ticker(i_queue_name);
     PERFORM pgq.tune_storage(i_queue_name);
+    PERFORM pgq._refresh_insert_event_raw();
     RETURN 1;
 END;
 $fn$;

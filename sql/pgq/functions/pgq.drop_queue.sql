@@ -46,6 +46,7 @@ BEGIN
     EXECUTE 'DROP SEQUENCE ' || q.queue_tick_seq;
     EXECUTE 'DROP SEQUENCE ' || q.queue_event_seq;
     DELETE FROM pgq.queue WHERE queue_id = q.queue_id;
+    PERFORM pgq._refresh_insert_event_raw();
     RETURN 1;
 END;
 $fn$;

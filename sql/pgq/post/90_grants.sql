@@ -19,7 +19,8 @@ BEGIN
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC, pgq_reader, pgq_writer, pgq_admin', f.sig);
         target := CASE
             WHEN f.name IN ('seq_getval', 'get_queue_info', 'get_consumer_info', 'quote_fqname', 'version',
-                            '_urlencode', '_row_fields', '_urlencode_row', '_json_row', '_trigger_event')
+                            '_urlencode', '_row_fields', '_urlencode_row', '_json_row', '_trigger_event',
+                            '_insert_event_tree', '_table_meta')
                 THEN 'PUBLIC'
             WHEN f.name IN ('batch_event_sql', 'batch_event_tables', 'find_tick_helper', 'register_consumer',
                             'register_consumer_at', 'unregister_consumer', 'next_batch_info', 'next_batch',

@@ -1,0 +1,213 @@
+package sql_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/skytools-go/skytools/pkg/schema"
+)
+
+func pgqSchemas(t testing.TB) []schema.Schema {
+	t.Helper()
+	s, err := schema.PgQ()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func install(t testing.TB, conn *pgx.Conn, s ...schema.Schema) []schema.Result {
+	t.Helper()
+	res, err := schema.Install(context.Background(), conn, s...)
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	return res
+}
+
+// fillQueue creates a queue with a consumer mid-stream: events consumed, events ticked
+// but not consumed, events not ticked yet, a retry pending, an open batch.
+func fillQueue(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	q(t, c, "SELECT pgq.create_queue('keep')")
+	fastTicks(t, c, "keep")
+	q(t, c, "SELECT pgq.register_consumer('keep', 'reader')")
+	q(t, c, "SELECT pgq.register_consumer('keep', 'other')")
+	q(t, c, "SELECT pgq.insert_event('keep', 'first', '1')")
+	if evs := drain(t, c, "keep", "reader"); len(evs) != 1 {
+		t.Fatalf("first batch %v", evs)
+	}
+	q(t, c, "SELECT pgq.insert_event('keep', 'second', '2')")
+	q(t, c, "SELECT pgq.ticker('keep')")
+	q(t, c, "SELECT pgq.insert_event('keep', 'third', '3')")
+	q(t, c, "SELECT pgq.event_retry_raw('keep', 'reader', now() - interval '1 minute', NULL, now(), 0, 'retried', 'r', NULL, NULL, NULL, NULL)")
+	q(t, c, "SELECT pgq.next_batch('keep', 'other')")
+}
+
+// checkQueue checks that everything fillQueue left is still there and works.
+func checkQueue(t testing.TB, c *pgx.Conn) {
+	t.Helper()
+	if n := val[int64](t, c, "SELECT count(*) FROM pgq.subscription"); n != 2 {
+		t.Fatalf("subscriptions %d", n)
+	}
+	if b := val[*int64](t, c, "SELECT current_batch FROM pgq.get_consumer_info('keep', 'other')"); b == nil {
+		t.Fatal("open batch lost")
+	}
+	q(t, c, "SELECT pgq.maint_retry_events()")
+	seen := map[string]bool{}
+	for _, e := range drain(t, c, "keep", "reader") {
+		seen[*e.Type] = true
+	}
+	if !seen["second"] || !seen["third"] || !seen["retried"] || seen["first"] {
+		t.Fatalf("events after install: %v", seen)
+	}
+}
+
+// TestInstallIsIdempotent: a second install changes nothing at all.
+func TestInstallIsIdempotent(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	fillQueue(t, c)
+	before := catalogLines(t, c, "pgq")
+	for _, r := range install(t, c, pgqSchemas(t)...) {
+		if r.Changed {
+			t.Fatalf("second install changed %s", r)
+		}
+	}
+	if after := catalogLines(t, c, "pgq"); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Fatal("catalog changed by a no-op install")
+	}
+	checkQueue(t, c)
+}
+
+// TestUpgradeKeepsQueuesEventsAndSubscriptions installs a changed version over a busy
+// install: every file runs again; queues, events, retries and batches survive.
+func TestUpgradeKeepsQueuesEventsAndSubscriptions(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	fillQueue(t, c)
+	s := pgqSchemas(t)
+	s[0].Version = "3.5.101"
+	s[0].Files = append(s[0].Files, schema.File{Name: "zz_extra.sql", SQL: "COMMENT ON SCHEMA pgq IS 'upgraded'"})
+	res := install(t, c, s...)
+	if !res[0].Changed || res[0].From != "3.5.100" || res[0].To != "3.5.101" || res[1].Changed {
+		t.Fatalf("results %v", res)
+	}
+	if got := val[string](t, c, "SELECT obj_description('pgq'::regnamespace)"); got != "upgraded" {
+		t.Fatalf("new file not applied: %q", got)
+	}
+	checkQueue(t, c)
+	// a downgrade back to the embedded version is refused
+	if _, err := schema.Install(context.Background(), c, pgqSchemas(t)...); !errors.Is(err, schema.ErrDowngrade) {
+		t.Fatalf("downgrade: %v", err)
+	}
+}
+
+// TestReinstallAfterDropSchema: DROP SCHEMA pgq CASCADE and install again gives a
+// working pgq (the roles survive, the record of the old install is replaced).
+func TestReinstallAfterDropSchema(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	fillQueue(t, c)
+	q(t, c, "DROP SCHEMA pgq_coop CASCADE")
+	q(t, c, "DROP SCHEMA pgq CASCADE")
+	q(t, c, "DELETE FROM skytools.schema_version WHERE schema_name IN ('pgq', 'pgq_coop')")
+	for _, r := range install(t, c, pgqSchemas(t)...) {
+		if !r.Changed || r.From != "" {
+			t.Fatalf("reinstall: %s", r)
+		}
+	}
+	q(t, c, "SELECT pgq.create_queue('again')")
+	fastTicks(t, c, "again")
+	q(t, c, "SELECT pgq.register_consumer('again', 'c')")
+	q(t, c, "SELECT pgq.insert_event('again', 'x', 'y')")
+	if evs := drain(t, c, "again", "c"); len(evs) != 1 {
+		t.Fatalf("events %v", evs)
+	}
+}
+
+// originalSQL returns the original PgQ 3.5 install script without the statements that
+// only work inside CREATE EXTENSION, to install it as plain SQL the way PgQ's
+// structure/install.sql did.
+func originalSQL(t *testing.T, c *pgx.Conn) string {
+	t.Helper()
+	dir := val[string](t, c, "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'")
+	b, err := os.ReadFile(filepath.Join(dir, "extension", "pgq--3.5.sql"))
+	if err != nil {
+		t.Fatalf("original PgQ SQL: %v", err)
+	}
+	s := regexp.MustCompile(`(?m)^SELECT pg_catalog.pg_extension_config_dump\(.*$`).ReplaceAllString(string(b), "")
+	return regexp.MustCompile(`(?m)^\\.*$`).ReplaceAllString(s, "")
+}
+
+// TestInstallOverOriginalNonExtensionPgQ installs ours over PgQ 3.5 installed as plain
+// SQL (C functions included): queues and events are kept, the C functions are replaced
+// by ours, and the queue keeps working.
+func TestInstallOverOriginalNonExtensionPgQ(t *testing.T) {
+	t.Parallel()
+	db := pg.DB(t)
+	c := db.Conn(t)
+	pgtestRequirePgQ(t, c)
+	q(t, c, "DROP SCHEMA pgq_coop CASCADE")
+	q(t, c, "DROP SCHEMA pgq CASCADE")
+	q(t, c, "DELETE FROM skytools.schema_version WHERE schema_name IN ('pgq', 'pgq_coop')")
+	if _, err := c.Exec(context.Background(), originalSQL(t, c)); err != nil {
+		t.Fatalf("original PgQ as plain SQL: %v", err)
+	}
+	if v := val[*string](t, c, "SELECT pgq.version()"); v != nil {
+		t.Fatalf("original non-extension version() = %q, want NULL", *v)
+	}
+	fillQueue(t, c)
+	res := install(t, c, pgqSchemas(t)...)
+	if !res[0].Changed || !res[0].Unrecorded {
+		t.Fatalf("result %s", res[0])
+	}
+	if n := val[int64](t, c, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'pgq'::regnamespace AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')"); n != 0 {
+		t.Fatalf("%d C functions left", n)
+	}
+	if v := val[string](t, c, "SELECT pgq.version()"); v != "3.5.100" {
+		t.Fatalf("version %q", v)
+	}
+	checkQueue(t, c)
+	// the old queue's triggers now run our PL/pgSQL
+	q(t, c, "CREATE TABLE tr (id int PRIMARY KEY, v text)")
+	q(t, c, "CREATE TRIGGER t AFTER INSERT ON tr FOR EACH ROW EXECUTE PROCEDURE pgq.logutriga('keep')")
+	q(t, c, "INSERT INTO tr VALUES (1, 'a b')")
+	evs := drain(t, c, "keep", "reader")
+	if len(evs) != 1 || *evs[0].Data != "id=1&v=a+b" {
+		t.Fatalf("trigger events %v", evs)
+	}
+}
+
+func pgtestRequirePgQ(t *testing.T, c *pgx.Conn) {
+	t.Helper()
+	var ok bool
+	if err := c.QueryRow(context.Background(), "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pgq')").Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		extDB(t) // skips or fails the same way
+	}
+}
+
+// TestInstallRefusesExtension: the installer will not touch the original extension.
+func TestInstallRefusesExtension(t *testing.T) {
+	t.Parallel()
+	c := extDB(t).Conn(t)
+	_, err := schema.Install(context.Background(), c, pgqSchemas(t)...)
+	if !errors.Is(err, schema.ErrExtensionOwned) {
+		t.Fatalf("install over the extension: %v", err)
+	}
+	if !strings.Contains(err.Error(), "extension pgq") {
+		t.Fatalf("message does not name the extension: %v", err)
+	}
+	if v := val[string](t, c, "SELECT pgq.version()"); v != "3.5" {
+		t.Fatalf("extension changed: version %q", v)
+	}
+}
