@@ -1,9 +1,16 @@
 package pgq_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -156,4 +163,76 @@ func TestConsumerReconnectsAfterServerRestart(t *testing.T) {
 	if s := c.Stats(); s.LastError == nil || s.Errors < 2 {
 		t.Fatalf("stats after the outage: %d errors, last %v", s.Errors, s.LastError)
 	}
+}
+
+// TestPgqdWakesTheConsumer runs the real pgqd (this project's, built from cmd/pgqd)
+// against the queue: its NOTIFY after each tick is what brings the event to a
+// consumer that would otherwise poll only once an hour.
+func TestPgqdWakesTheConsumer(t *testing.T) {
+	t.Parallel()
+	bin := pgtest.Build(t, "pgqd")
+	bothFlavors(t, func(t *testing.T, fl flavor) {
+		e := setup(t, fl)
+		e.register("c")
+		ctx := context.Background()
+		// Tick as soon as there is an event; idle ticks at the usual pace.
+		if err := pgq.SetQueueParam(ctx, e.pool, e.queue, pgq.ParamTickerIdlePeriod, "1 minute"); err != nil {
+			t.Fatal(err)
+		}
+		cl := e.db.Cluster
+		cfgPath := filepath.Join(t.TempDir(), "pgqd.toml")
+		conf := fmt.Sprintf("connstr = %q\ndatabases = [%q]\nticker_period = \"10ms\"\n",
+			fmt.Sprintf("host=%s port=%d user=postgres sslmode=disable", cl.SockDir, cl.Port), e.db.Name)
+		if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pctx, stop := context.WithCancel(ctx)
+		cmd := exec.CommandContext(pctx, bin, "-c", cfgPath)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stop()
+			_ = cmd.Wait()
+			if t.Failed() {
+				t.Logf("pgqd output:\n%s", out.String())
+			}
+		})
+
+		cfg := fastConfig(e.queue, "c")
+		cfg.LoopDelay = time.Hour
+		c, err := pgq.NewConsumer(e.pool, cfg, &collector{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runConsumer(t, c)
+		idleAfterListening(t, e, r, c, 0)
+		before := c.Stats().Batches
+		start := time.Now()
+		if _, err := pgq.Insert(ctx, e.pool, e.queue, pgq.NewEvent("t", "x")); err != nil {
+			t.Fatal(err)
+		}
+		r.waitFor(30*time.Second, "pgqd's tick to bring the event", func() bool { return c.Stats().Events >= 1 })
+		t.Logf("%s: insert to handled event in %s (%d batches meanwhile)", fl.name, time.Since(start), c.Stats().Batches-before)
+	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
