@@ -227,3 +227,64 @@ func TestLostPositionIsReportedAndRepaired(t *testing.T) {
 		}
 	})
 }
+
+func TestTwoProcessesUnderOneNameApplyABatchOnce(t *testing.T) {
+	t.Parallel()
+	bothFlavors(t, func(t *testing.T, fl flavor) {
+		e := setup(t, fl)
+		e.register("c")
+		e.exec("CREATE TABLE work (data text)")
+		e.produce(10)
+		tick := e.tick()
+		// Both consumers get the batch (PgQ may even give them two ids for it when they
+		// ask at the same moment); the barrier keeps both in the handler, with their
+		// work written, until the other has arrived too. Only one may commit.
+		var arrived sync.WaitGroup
+		arrived.Add(2)
+		var ids [2]int64
+		newConsumer := func(i int) *pgq.Consumer {
+			h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
+				for ev, err := range b.Events(ctx) {
+					if err != nil {
+						return err
+					}
+					if _, err := b.Tx.Exec(ctx, "INSERT INTO work VALUES ($1)", ev.Data); err != nil {
+						return err
+					}
+				}
+				if ids[i] == 0 {
+					ids[i] = b.ID
+					arrived.Done()
+					done := make(chan struct{})
+					go func() { arrived.Wait(); close(done) }()
+					select {
+					case <-done:
+					case <-time.After(30 * time.Second):
+						return errors.New("the other consumer never came")
+					}
+				}
+				return nil
+			})
+			c, err := pgq.NewConsumer(e.pool, fastConfig(e.queue, "c"), h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		c0, c1 := newConsumer(0), newConsumer(1)
+		r := runConsumer(t, c0)
+		runConsumer(t, c1)
+		r.waitFor(30*time.Second, "the batch to be finished", func() bool {
+			return queryVal[int64](t, e.pool, "SELECT last_tick FROM pgq.get_consumer_info('q', 'c')") >= tick
+		})
+		if n := queryVal[int64](t, e.pool, "SELECT count(*) FROM work"); n != 10 {
+			t.Fatalf("work has %d rows, want each of 10 events once", n)
+		}
+		r.waitFor(30*time.Second, "the loser's error", func() bool { return c0.Stats().Errors+c1.Stats().Errors >= 1 })
+		for _, c := range []*pgq.Consumer{c0, c1} {
+			if err := c.Stats().LastError; err != nil && !errors.Is(err, pgq.ErrBatchNotFound) {
+				t.Errorf("loser failed with %v, want ErrBatchNotFound", err)
+			}
+		}
+	})
+}
