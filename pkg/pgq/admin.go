@@ -226,13 +226,9 @@ func queueInfos(ctx context.Context, db Querier, queue *string) ([]QueueInfo, er
 	if queue != nil {
 		w.queue = *queue
 	}
-	rows, err := db.Query(ctx, queueInfoSQL, queue)
+	rs, err := collect[queueInfoRow](ctx, db, w, "queue info", queueInfoSQL, queue)
 	if err != nil {
-		return nil, w.wrap("queue info", err)
-	}
-	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[queueInfoRow])
-	if err != nil {
-		return nil, w.wrap("queue info", err)
+		return nil, err
 	}
 	out := make([]QueueInfo, len(rs))
 	for i, r := range rs {
@@ -290,13 +286,9 @@ func GetConsumerInfo(ctx context.Context, db Querier, queue, consumer string) (C
 }
 
 func consumerInfos(ctx context.Context, db Querier, w who, queue, consumer *string) ([]ConsumerInfo, error) {
-	rows, err := db.Query(ctx, consumerInfoSQL, queue, consumer)
+	rs, err := collect[consumerInfoRow](ctx, db, w, "consumer info", consumerInfoSQL, queue, consumer)
 	if err != nil {
-		return nil, w.wrap("consumer info", err)
-	}
-	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[consumerInfoRow])
-	if err != nil {
-		return nil, w.wrap("consumer info", err)
+		return nil, err
 	}
 	out := make([]ConsumerInfo, len(rs))
 	for i, r := range rs {
@@ -344,17 +336,14 @@ const batchInfoSQL = `SELECT * FROM pgq.get_batch_info($1)`
 // GetBatchInfo describes an active batch, or returns [ErrBatchNotFound].
 func GetBatchInfo(ctx context.Context, db Querier, batch int64) (BatchInfo, error) {
 	w := who{batch: batch}
-	rows, err := db.Query(ctx, batchInfoSQL, batch)
+	rs, err := collect[batchInfoRow](ctx, db, w, "batch info", batchInfoSQL, batch)
 	if err != nil {
-		return BatchInfo{}, w.wrap("batch info", err)
+		return BatchInfo{}, err
 	}
-	r, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[batchInfoRow])
-	if err != nil {
-		return BatchInfo{}, w.wrap("batch info", err)
-	}
-	if !r.TickID.Valid {
+	if len(rs) != 1 || !rs[0].TickID.Valid {
 		return BatchInfo{}, w.fail("batch info", ErrBatchNotFound, "")
 	}
+	r := rs[0]
 	return BatchInfo{
 		Queue:      r.QueueName.String,
 		Consumer:   r.ConsumerName.String,
@@ -444,6 +433,19 @@ func Detect(ctx context.Context, db Querier) (Installation, error) {
 	}
 	in.Version = v.String
 	return in, nil
+}
+
+// collect runs a query and reads its rows into structs by column name.
+func collect[R any](ctx context.Context, db Querier, w who, op, sql string, args ...any) ([]R, error) {
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, w.wrap(op, err)
+	}
+	rs, err := pgx.CollectRows(rows, pgx.RowToStructByName[R])
+	if err != nil {
+		return nil, w.wrap(op, err)
+	}
+	return rs, nil
 }
 
 // duration converts an interval, counting a month as 30 days as PostgreSQL's

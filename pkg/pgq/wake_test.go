@@ -46,20 +46,26 @@ func idleAfterListening(t *testing.T, e *env, r *consumerRun, c *pgq.Consumer, n
 	return pid
 }
 
+// idleConsumer starts consumer "c" that would poll only once an hour and waits until
+// it listens and idles; it returns the listener's backend pid.
+func (e *env) idleConsumer() (*pgq.Consumer, *consumerRun, int32) {
+	e.t.Helper()
+	cfg := fastConfig(e.queue, "c")
+	cfg.LoopDelay = time.Hour // polling alone would not find a batch within the test
+	c, err := pgq.NewConsumer(e.pool, cfg, &collector{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := runConsumer(e.t, c)
+	return c, r, idleAfterListening(e.t, e, r, c, 0)
+}
+
 func TestTickNotificationWakesAnIdleConsumer(t *testing.T) {
 	t.Parallel()
 	bothFlavors(t, func(t *testing.T, fl flavor) {
 		e := setup(t, fl)
 		e.register("c")
-		cfg := fastConfig(e.queue, "c")
-		cfg.LoopDelay = time.Hour // polling alone would not find the batch within the test
-		col := &collector{}
-		c, err := pgq.NewConsumer(e.pool, cfg, col)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := runConsumer(t, c)
-		idleAfterListening(t, e, r, c, 0)
+		c, r, _ := e.idleConsumer()
 
 		e.produce(1)
 		start := time.Now()
@@ -73,14 +79,7 @@ func TestListenerReconnectsAfterItsConnectionIsKilled(t *testing.T) {
 	t.Parallel()
 	e := setup(t, ours)
 	e.register("c")
-	cfg := fastConfig(e.queue, "c")
-	cfg.LoopDelay = time.Hour
-	c, err := pgq.NewConsumer(e.pool, cfg, &collector{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runConsumer(t, c)
-	old := idleAfterListening(t, e, r, c, 0)
+	c, r, old := e.idleConsumer()
 	e.exec("SELECT pg_terminate_backend($1)", old)
 	idleAfterListening(t, e, r, c, old)
 
@@ -202,14 +201,7 @@ func TestPgqdWakesTheConsumer(t *testing.T) {
 			}
 		})
 
-		cfg := fastConfig(e.queue, "c")
-		cfg.LoopDelay = time.Hour
-		c, err := pgq.NewConsumer(e.pool, cfg, &collector{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := runConsumer(t, c)
-		idleAfterListening(t, e, r, c, 0)
+		c, r, _ := e.idleConsumer()
 		before := c.Stats().Batches
 		start := time.Now()
 		if _, err := pgq.Insert(ctx, e.pool, e.queue, pgq.NewEvent("t", "x")); err != nil {
