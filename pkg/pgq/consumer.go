@@ -302,7 +302,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if c.cfg.Observer.Error != nil {
 				c.cfg.Observer.Error(err)
 			}
-			if !sleep(ctx, delay) {
+			if !c.wait(ctx, delay, nil) {
 				c.log.Info("consumer stopped")
 				return nil
 			}
@@ -312,13 +312,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if got {
 			continue
 		}
-		timer := time.NewTimer(c.cfg.LoopDelay)
+		c.wait(ctx, c.cfg.LoopDelay, wake)
+	}
+}
+
+// wait waits d, or until ctx is done or a wake-up comes (wake may be nil), calling
+// Observer.Progress every LoopDelay meanwhile: waiting is not being stuck. It
+// reports false when ctx is done.
+func (c *Consumer) wait(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return true
+		}
+		t := time.NewTimer(min(left, c.cfg.LoopDelay))
 		select {
 		case <-ctx.Done():
+			t.Stop()
+			return false
 		case <-wake:
-		case <-timer.C:
+			t.Stop()
+			return true
+		case <-t.C:
 		}
-		timer.Stop()
+		c.cfg.Observer.progress()
 	}
 }
 

@@ -22,8 +22,10 @@ type Observer struct {
 	Ready func()
 	// Progress is called whenever the consumer loop shows it is not stuck: after each
 	// pass (a batch, an empty poll or a failed attempt), after each block of events
-	// read from a batch, and at least every Config.LoopDelay while idle. A handler that
-	// blocks, or a query that hangs, stops the calls: beat a watchdog from here.
+	// read from a batch, and at least every Config.LoopDelay while it waits (idle, or
+	// backing off after a failure). A handler that blocks, or a query that hangs,
+	// stops the calls: beat a watchdog from here, with LoopDelay well below its
+	// interval.
 	Progress func()
 	// Batch is called after each batch is finished (committed).
 	Batch func(BatchResult)

@@ -288,3 +288,28 @@ func TestTwoProcessesUnderOneNameApplyABatchOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestProgressGoesOnWhileBackingOff(t *testing.T) {
+	t.Parallel()
+	e := setup(t, ours)
+	e.register("c")
+	e.produce(1)
+	e.tick()
+	var progress atomic.Int64
+	cfg := fastConfig(e.queue, "c")
+	cfg.BackoffMin, cfg.BackoffMax = time.Minute, time.Minute
+	cfg.Observer.Progress = func() { progress.Add(1) }
+	c, err := pgq.NewConsumer(e.pool, cfg, pgq.HandlerFunc(func(context.Context, *pgq.Batch) error {
+		return errors.New("always fails")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runConsumer(t, c)
+	r.waitFor(30*time.Second, "the first failure", func() bool { return c.Stats().Errors == 1 })
+	p := progress.Load()
+	r.waitFor(30*time.Second, "beats during the minute of backoff", func() bool { return progress.Load() >= p+5 })
+	if n := c.Stats().Errors; n != 1 {
+		t.Fatalf("%d failures: the backoff was not kept", n)
+	}
+}
