@@ -55,7 +55,8 @@ type Config struct {
 	// MinLag keeps the consumer at least this far behind the newest tick.
 	MinLag time.Duration
 
-	// FetchSize is how many events are read per round trip (default 1000).
+	// FetchSize is how many events Batch.Fetch returns at a time, the most the
+	// consumer holds in memory (default 1000).
 	FetchSize int
 	// LoopDelay is how long to wait for a new tick when there is no batch, unless
 	// pgqd's NOTIFY (see [TickChannel]) comes first (default 1s).
