@@ -110,14 +110,13 @@ func TestUpgradeKeepsQueuesEventsAndSubscriptions(t *testing.T) {
 }
 
 // TestReinstallAfterDropSchema: DROP SCHEMA pgq CASCADE and install again gives a
-// working pgq (the roles survive, the record of the old install is replaced).
+// working pgq: the installer trusts its record only while the schema exists.
 func TestReinstallAfterDropSchema(t *testing.T) {
 	t.Parallel()
 	c := pg.DB(t).Conn(t)
 	fillQueue(t, c)
 	q(t, c, "DROP SCHEMA pgq_coop CASCADE")
 	q(t, c, "DROP SCHEMA pgq CASCADE")
-	q(t, c, "DELETE FROM skytools.schema_version WHERE schema_name IN ('pgq', 'pgq_coop')")
 	for _, r := range install(t, c, pgqSchemas(t)...) {
 		if !r.Changed || r.From != "" {
 			t.Fatalf("reinstall: %s", r)
@@ -154,6 +153,7 @@ func TestInstallOverOriginalNonExtensionPgQ(t *testing.T) {
 	db := pg.DB(t)
 	c := db.Conn(t)
 	pgtestRequirePgQ(t, c)
+	// A database that never had ours: no schemas and no record of them.
 	q(t, c, "DROP SCHEMA pgq_coop CASCADE")
 	q(t, c, "DROP SCHEMA pgq CASCADE")
 	q(t, c, "DELETE FROM skytools.schema_version WHERE schema_name IN ('pgq', 'pgq_coop')")
@@ -210,4 +210,57 @@ func TestInstallRefusesExtension(t *testing.T) {
 	if v := val[string](t, c, "SELECT pgq.version()"); v != "3.5" {
 		t.Fatalf("extension changed: version %q", v)
 	}
+}
+
+// TestInstallAsPlainRole installs as a role that is not a superuser and has only CREATE
+// on the database (as on managed PostgreSQL; the pgq roles exist already), then runs a
+// queue through producer, ticker and consumer roles.
+func TestInstallAsPlainRole(t *testing.T) {
+	t.Parallel()
+	c := pg.Cluster(t)
+	db := c.DB(t) // from template1: no pgq yet
+	admin := db.Conn(t)
+	owner := "inst_" + db.Name
+	q(t, admin, "CREATE ROLE "+pgx.Identifier{owner}.Sanitize()+" LOGIN")
+	q(t, admin, "GRANT CREATE ON DATABASE "+pgx.Identifier{db.Name}.Sanitize()+" TO "+pgx.Identifier{owner}.Sanitize())
+	t.Cleanup(func() {
+		a, err := c.Connect(context.Background(), "postgres")
+		if err != nil {
+			return
+		}
+		defer a.Close(context.Background())
+		_, _ = a.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db.Name}.Sanitize()+" WITH (FORCE)")
+		_, _ = a.Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{owner}.Sanitize())
+	})
+	conn, err := pgx.Connect(context.Background(), strings.Replace(db.ConnString, "user=postgres", "user="+owner, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if val[bool](t, conn, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") {
+		t.Fatal("installer is a superuser")
+	}
+	install(t, conn, pgqSchemas(t)...)
+	if got := val[string](t, conn, "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 'pgq'"); got != owner {
+		t.Fatalf("pgq owned by %s", got)
+	}
+	// the installing role runs everything through the pgq roles
+	q(t, admin, "GRANT pgq_admin TO "+pgx.Identifier{owner}.Sanitize())
+	q(t, conn, "SET ROLE pgq_admin")
+	q(t, conn, "SELECT pgq.create_queue('plain')")
+	q(t, conn, "SELECT pgq.set_queue_config('plain', 'ticker_max_lag', '0')")
+	q(t, conn, "SELECT pgq.set_queue_config('plain', 'ticker_idle_period', '0')")
+	q(t, conn, "SET ROLE pgq_reader")
+	q(t, conn, "SELECT pgq.register_consumer('plain', 'c')")
+	q(t, conn, "SET ROLE pgq_writer")
+	q(t, conn, "SELECT pgq.insert_event('plain', 'x', 'y')")
+	q(t, conn, "SET ROLE pgq_admin")
+	q(t, conn, "SELECT pgq.ticker()")
+	q(t, conn, "SET ROLE pgq_reader")
+	b, evs := consume(t, conn, "plain", "c")
+	if b == 0 || len(evs) != 1 || *evs[0].Data != "y" {
+		t.Fatalf("batch %d events %v", b, evs)
+	}
+	q(t, conn, "RESET ROLE")
+	q(t, conn, "SELECT pgq.maint_rotate_tables_step2()")
 }

@@ -1,28 +1,23 @@
--- pgq._table_meta(i_relid, i_ncols): make the triggers' description of a table
--- available in transaction-local settings pgq.tg_<relid>_n (column names), _t (type
--- oids) and _p (primary key columns in index order), as text arrays.
+-- pgq._table_meta(i_relid): read the triggers' description of a table from the catalog
+-- into transaction-local settings: pgq.tg_<relid>_n (column names), _t (type oids),
+-- _p (primary key columns in index order), _a (all column positions), _m ("t" when the
+-- table has _pgq_ev_* magic columns), all but _m as text arrays, and _s (the statement's
+-- start time).
 --
--- The catalog is read once per statement and table: the settings carry the statement's
--- start time and are re-read for a later statement, or when the number of columns
--- differs from i_ncols (the row at hand has columns added or dropped since; -1 skips
--- that check). This takes two catalog queries off every row of a bulk change.
--- Result: true when the catalog was read.
-CREATE OR REPLACE FUNCTION pgq._table_meta(i_relid oid, i_ncols int)
+-- pgq._trigger_event reads the settings, and calls this again for a later statement or
+-- when the row at hand has another number of columns (added or dropped since), so the
+-- catalog is read once per statement and table instead of for every row.
+-- Result: true.
+CREATE OR REPLACE FUNCTION pgq._table_meta(i_relid oid)
 RETURNS boolean
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
     prefix text := 'pgq.tg_' || i_relid;
-    stamp text := statement_timestamp()::text;
     names text[];
     types oid[];
     pkeys text[];
 BEGIN
-    IF current_setting(prefix || '_s', true) IS NOT DISTINCT FROM stamp THEN
-        IF i_ncols < 0 OR cardinality(current_setting(prefix || '_n', true)::text[]) = i_ncols THEN
-            RETURN false;
-        END IF;
-    END IF;
     SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}'),
            coalesce(array_agg(a.atttypid ORDER BY a.attnum), '{}'),
            (SELECT coalesce(array_agg(pa.attname::text ORDER BY k.ord), '{}')
@@ -36,7 +31,9 @@ BEGIN
     PERFORM set_config(prefix || '_n', names::text, true),
             set_config(prefix || '_t', types::text, true),
             set_config(prefix || '_p', pkeys::text, true),
-            set_config(prefix || '_s', stamp, true);
+            set_config(prefix || '_a', ARRAY(SELECT generate_series(1, cardinality(names)))::text, true),
+            set_config(prefix || '_m', (EXISTS (SELECT 1 FROM unnest(names) n WHERE n LIKE '\_pgq\_ev\_%'))::text, true),
+            set_config(prefix || '_s', statement_timestamp()::text, true);
     RETURN true;
 END;
 $fn$;

@@ -23,10 +23,13 @@ DECLARE
     ignore_cols text[] := '{}';
     pkey_arg text[];
     when_expr text;
-    exprs text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];  -- type, data, extra1..4
-    ev text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
-    magic text[] := ARRAY[NULL, NULL, NULL, NULL, NULL, NULL]::text[];
-    magic_set boolean[] := ARRAY[false, false, false, false, false, false];
+    -- event fields by position: type, data, extra1..4 (arrays grow on assignment)
+    exprs text[];       -- ev_*= expressions
+    has_exprs boolean := false;
+    ev text[];
+    magic text[];       -- values of _pgq_ev_* columns
+    magic_set boolean[];
+    has_magic boolean := false;
     fqname text := i_schema || '.' || i_table;
     names text[];
     types oid[];
@@ -40,6 +43,7 @@ DECLARE
     i int;
     k int;
     pos int;
+    meta text;      -- prefix of the table description settings
     done boolean;   -- results of calls made in expressions (cheaper than PERFORM)
     ev_id bigint;
     when_type oid;
@@ -82,6 +86,7 @@ BEGIN
             pos := array_position(ARRAY['ev_type', 'ev_data', 'ev_extra1', 'ev_extra2', 'ev_extra3', 'ev_extra4'],
                                   split_part(arg, '=', 1));
             exprs[pos] := substr(arg, strpos(arg, '=') + 1);
+            has_exprs := true;
         ELSE
             RAISE EXCEPTION 'bad param to pgq trigger';
         END IF;
@@ -98,7 +103,7 @@ BEGIN
             RAISE EXCEPTION 'Custom pkey_list does not make sense for truncate trigger';
         ELSIF backup THEN
             RAISE EXCEPTION 'Backup does not make sense for truncate trigger';
-        ELSIF when_expr IS NOT NULL OR cardinality(array_remove(exprs, NULL)) > 0 THEN
+        ELSIF when_expr IS NOT NULL OR has_exprs THEN
             RAISE EXCEPTION 'Custom expressions do not make sense for truncater trigger';
         END IF;
     END IF;
@@ -111,7 +116,7 @@ BEGIN
 
     IF i_op = 'TRUNCATE' THEN
         IF i_kind = 'json' THEN
-            done := pgq._table_meta(i_relid, -1);
+            done := pgq._table_meta(i_relid);
             pkeys := current_setting('pgq.tg_' || i_relid || '_p')::text[];
             ev[1] := '{"op":"TRUNCATE","table":[' || to_json(i_schema)::text || ',' || to_json(i_table)::text
                   || '],"pkey":' || to_json(pkeys)::text || '}';
@@ -133,41 +138,61 @@ BEGIN
     END IF;
     -- Columns (dropped ones are absent from the row text too) and the primary key, looked
     -- up once per statement and table (see pgq._table_meta).
-    done := pgq._table_meta(i_relid, cardinality(coalesce(new, old)));
-    names := current_setting('pgq.tg_' || i_relid || '_n')::text[];
-    types := current_setting('pgq.tg_' || i_relid || '_t')::oid[];
-    pkeys := coalesce(pkey_arg, current_setting('pgq.tg_' || i_relid || '_p')::text[]);
+    meta := 'pgq.tg_' || i_relid;
+    IF current_setting(meta || '_s', true) IS DISTINCT FROM statement_timestamp()::text THEN
+        done := pgq._table_meta(i_relid);
+    END IF;
+    names := current_setting(meta || '_n')::text[];
+    IF cardinality(names) <> cardinality(coalesce(new, old)) THEN
+        done := pgq._table_meta(i_relid);
+        names := current_setting(meta || '_n')::text[];
+    END IF;
+    pkeys := coalesce(pkey_arg, current_setting(meta || '_p')::text[]);
     cur := CASE WHEN i_op = 'DELETE' THEN old ELSE new END;
 
     IF i_op <> 'INSERT' AND cardinality(pkeys) = 0 THEN
         RAISE EXCEPTION 'Update/Delete on table without pkey';
     END IF;
 
-    -- Payload columns: not ignored, not magic; magic columns override event fields.
-    FOR i IN 1 .. cardinality(names) LOOP
-        IF names[i] LIKE '\_pgq\_ev\_%' THEN
-            pos := array_position(ARRAY['_pgq_ev_type', '_pgq_ev_data', '_pgq_ev_extra1', '_pgq_ev_extra2',
-                                        '_pgq_ev_extra3', '_pgq_ev_extra4'], names[i]);
-            IF pos IS NULL THEN
-                RAISE EXCEPTION 'Unknown magic column: %', names[i];
-            END IF;
-            magic[pos] := cur[i];
-            magic_set[pos] := true;
-            CONTINUE;
+    IF cardinality(ignore_cols) = 0 AND i_kind <> 'sql' AND current_setting(meta || '_m') = 'false' THEN
+        -- Every column goes out and an UPDATE always makes an event: only the key check.
+        payload_cols := current_setting(meta || '_a')::int[];
+        IF i_op = 'UPDATE' AND i_new IS DISTINCT FROM i_old THEN
+            FOR k IN 1 .. cardinality(pkeys) LOOP
+                pos := array_position(names, pkeys[k]);
+                IF old[pos] IS DISTINCT FROM new[pos] THEN
+                    RAISE EXCEPTION 'primary key update not allowed';
+                END IF;
+            END LOOP;
         END IF;
-        IF i_op = 'UPDATE' AND old[i] IS DISTINCT FROM new[i] THEN
-            IF names[i] = ANY (pkeys) THEN
-                RAISE EXCEPTION 'primary key update not allowed';
+    ELSE
+        -- Payload columns: not ignored, not magic; magic columns override event fields.
+        FOR i IN 1 .. cardinality(names) LOOP
+            IF names[i] LIKE '\_pgq\_ev\_%' THEN
+                pos := array_position(ARRAY['_pgq_ev_type', '_pgq_ev_data', '_pgq_ev_extra1', '_pgq_ev_extra2',
+                                            '_pgq_ev_extra3', '_pgq_ev_extra4'], names[i]);
+                IF pos IS NULL THEN
+                    RAISE EXCEPTION 'Unknown magic column: %', names[i];
+                END IF;
+                magic[pos] := cur[i];
+                magic_set[pos] := true;
+                has_magic := true;
+                CONTINUE;
             END IF;
-            any_change := true;
+            IF i_op = 'UPDATE' AND old[i] IS DISTINCT FROM new[i] THEN
+                IF names[i] = ANY (pkeys) THEN
+                    RAISE EXCEPTION 'primary key update not allowed';
+                END IF;
+                any_change := true;
+                IF NOT names[i] = ANY (ignore_cols) THEN
+                    changed := changed || i;
+                END IF;
+            END IF;
             IF NOT names[i] = ANY (ignore_cols) THEN
-                changed := changed || i;
+                payload_cols := payload_cols || i;
             END IF;
-        END IF;
-        IF NOT names[i] = ANY (ignore_cols) THEN
-            payload_cols := payload_cols || i;
-        END IF;
-    END LOOP;
+        END LOOP;
+    END IF;
     IF i_op = 'UPDATE' AND any_change AND cardinality(changed) = 0 THEN
         RETURN skip;  -- only ignored columns changed
     END IF;
@@ -227,6 +252,7 @@ BEGIN
     ELSE
         ev[1] := '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text
                  || ',' || to_json(i_table)::text || '],"pkey":' || to_json(pkeys)::text || '}';
+        types := current_setting(meta || '_t')::oid[];
         ev[2] := pgq._json_row(names, types, cur, payload_cols);
         IF backup AND i_op = 'UPDATE' THEN
             ev[4] := pgq._json_row(names, types, old, payload_cols);
@@ -235,20 +261,23 @@ BEGIN
     ev[3] := fqname;
 
     -- Magic columns (_pgq_ev_*) override first, then ev_*= expressions.
-    FOR i IN 1 .. 6 LOOP
-        IF magic_set[i] THEN
-            ev[i] := magic[i];
-        END IF;
-    END LOOP;
-
-    FOR i IN 1 .. 6 LOOP
-        IF exprs[i] IS NOT NULL THEN
-            EXECUTE format('SELECT ROW(v)::text FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _expr',
-                           exprs[i], i_relid::regclass)
-               INTO v USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
-            ev[i] := (pgq._row_fields(v))[1];
-        END IF;
-    END LOOP;
+    IF has_magic THEN
+        FOR i IN 1 .. 6 LOOP
+            IF magic_set[i] THEN
+                ev[i] := magic[i];
+            END IF;
+        END LOOP;
+    END IF;
+    IF has_exprs THEN
+        FOR i IN 1 .. 6 LOOP
+            IF exprs[i] IS NOT NULL THEN
+                EXECUTE format('SELECT ROW(v)::text FROM (SELECT (%s) AS v FROM (SELECT ($1::%s).*) _row) _expr',
+                               exprs[i], i_relid::regclass)
+                   INTO v USING CASE WHEN i_op = 'DELETE' THEN i_old ELSE i_new END;
+                ev[i] := (pgq._row_fields(v))[1];
+            END IF;
+        END LOOP;
+    END IF;
 
     ev_id := pgq.insert_event(queue, ev[1], ev[2], ev[3], ev[4], ev[5], ev[6]);
     RETURN skip;
