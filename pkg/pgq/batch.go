@@ -60,16 +60,22 @@ const (
 	orderSuffix = ` order by 1`
 )
 
-// open prepares reading the batch: the batch's event query, restricted to the
-// configured tables the way pgq.get_batch_cursor does it, is started as one
-// streamed result. The client holds only a block at a time: rows are read off the
-// connection as the handler asks for them, and TCP flow control holds the server
-// back when the handler is slower. (A cursor, by contrast, makes the server copy
-// every FETCHed block into a tuplestore first, and leaves it idle while each block
-// travels; streaming the query directly is about twice as fast.)
-//
-// The query runs outside any transaction: the events of a batch are fixed by its
-// ticks, whichever snapshot reads them.
+// Statements around the batch query on the reading connection.
+const (
+	// beginReadSQL opens the reading transaction. The query runs as long as the
+	// handler takes to consume it, so a statement_timeout meant for ordinary queries
+	// must not cut it off; SET LOCAL ends with the transaction.
+	beginReadSQL = `BEGIN READ ONLY; SET LOCAL statement_timeout = 0`
+	endReadSQL   = `ROLLBACK`
+)
+
+// open starts reading the batch: the batch's event query, restricted to the
+// configured tables the way pgq.get_batch_cursor does it, runs as one streamed
+// result. The client holds only a block at a time: rows are read off the connection
+// as the handler asks for them, and TCP flow control holds the server back when the
+// handler is slower. (A cursor, by contrast, makes the server copy every FETCHed
+// block into a tuplestore first, and leaves it idle while each block travels;
+// streaming the query directly is about twice as fast.)
 func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error {
 	b.rd = conn
 	sql := b.sql
@@ -83,7 +89,10 @@ func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error
 		sql = "SELECT * FROM (" + strings.TrimSuffix(sql, orderSuffix) + ") _evs WHERE ev_extra1 = ANY ($1)" + orderSuffix
 		args = append(args, tables)
 	}
-	rows, err := b.rd.Query(ctx, sql, args...)
+	if _, err := conn.Exec(ctx, beginReadSQL); err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -119,6 +128,9 @@ func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 			}
 			b.done = true
 			b.stream = nil
+			if _, err := b.rd.Exec(ctx, endReadSQL); err != nil {
+				return nil, b.err("read events", err)
+			}
 		}
 		if b.progress != nil {
 			b.progress()
@@ -128,14 +140,21 @@ func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 	return evs, nil
 }
 
-// stopReading ends reading. A stream the handler left unfinished is not drained
-// (that could mean reading millions of rows for nothing): its connection is closed
-// instead, and the pool replaces it.
+// stopReading ends reading. What the handler left unread is skipped if it is
+// short; a longer remainder is not drained (that could mean reading millions of rows
+// for nothing): the connection is closed instead, and the pool replaces it.
 func (b *Batch) stopReading(ctx context.Context) {
-	if b.stream != nil {
-		_ = b.rd.Close(ctx)
-		b.stream = nil
+	if b.stream == nil {
+		return
 	}
+	for n := 0; n < b.fetch && b.stream.Next(); n++ {
+	}
+	if b.stream.Next() || b.stream.Err() != nil {
+		_ = b.rd.Close(ctx)
+	} else if _, err := b.rd.Exec(ctx, endReadSQL); err != nil {
+		_ = b.rd.Close(ctx)
+	}
+	b.stream = nil
 }
 
 // Events iterates over the batch's events, fetching blocks as needed. On a read error

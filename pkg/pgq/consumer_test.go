@@ -445,3 +445,28 @@ func TestBulkInsertIsSafeAgainstRotationUnderRepeatableRead(t *testing.T) {
 		}
 	})
 }
+
+func TestSlowHandlerOutlivesStatementTimeout(t *testing.T) {
+	t.Parallel()
+	e := setup(t, ours)
+	e.register("c")
+	e.produce(20000) // ~2.5 MB: more than the socket buffers hold
+	tick := e.tick()
+	e.exec(fmt.Sprintf("ALTER DATABASE %s SET statement_timeout = '200ms'", e.db.Name))
+	e.pool.Reset() // new connections get the setting
+	var blocks int
+	h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
+		for {
+			evs, err := b.Fetch(ctx)
+			if err != nil || len(evs) == 0 {
+				return err
+			}
+			blocks++
+			time.Sleep(40 * time.Millisecond) // 20 blocks: the batch takes ~0.8 s
+		}
+	})
+	c := e.consumeUntil(fastConfig(e.queue, "c"), h, tick)
+	if s := c.Stats(); s.Errors != 0 || s.Events != 20000 {
+		t.Fatalf("a batch read for longer than statement_timeout: %d errors (last %v), %d events", s.Errors, s.LastError, s.Events)
+	}
+}
