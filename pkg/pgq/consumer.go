@@ -475,6 +475,12 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 	}, nil
 }
 
+// beginWorkSQL begins Batch.Tx. The transaction is open while the handler works
+// through the batch, which may take longer than an idle_in_transaction_session_timeout
+// meant for the application's ordinary sessions allows (a stuck handler is the
+// watchdog's business: see Observer.Progress).
+const beginWorkSQL = "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0"
+
 const (
 	finishBatchSQL     = `SELECT pgq.finish_batch($1)`
 	coopFinishBatchSQL = `SELECT pgq_coop.finish_batch($1)`
@@ -495,7 +501,7 @@ func (c *Consumer) process(ctx context.Context, conn *pgx.Conn, b *Batch) (Batch
 		return res, b.err("connect", err)
 	}
 	defer wconn.Release()
-	tx, err := wconn.Begin(ctx)
+	tx, err := wconn.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginWorkSQL})
 	if err != nil {
 		return res, b.err("begin", err)
 	}

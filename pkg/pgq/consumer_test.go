@@ -446,13 +446,17 @@ func TestBulkInsertIsSafeAgainstRotationUnderRepeatableRead(t *testing.T) {
 	})
 }
 
-func TestSlowHandlerOutlivesStatementTimeout(t *testing.T) {
+// TestSlowHandlerOutlivesTheDatabasesTimeouts: statement_timeout and
+// idle_in_transaction_session_timeout are meant for an application's ordinary
+// sessions; the consumer's transactions last as long as its batch.
+func TestSlowHandlerOutlivesTheDatabasesTimeouts(t *testing.T) {
 	t.Parallel()
 	e := setup(t, ours)
 	e.register("c")
 	e.produce(20000) // ~2.5 MB: more than the socket buffers hold
 	tick := e.tick()
 	e.exec(fmt.Sprintf("ALTER DATABASE %s SET statement_timeout = '200ms'", e.db.Name))
+	e.exec(fmt.Sprintf("ALTER DATABASE %s SET idle_in_transaction_session_timeout = '200ms'", e.db.Name))
 	e.pool.Reset() // new connections get the setting
 	var blocks int
 	h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
@@ -467,6 +471,6 @@ func TestSlowHandlerOutlivesStatementTimeout(t *testing.T) {
 	})
 	c := e.consumeUntil(fastConfig(e.queue, "c"), h, tick)
 	if s := c.Stats(); s.Errors != 0 || s.Events != 20000 {
-		t.Fatalf("a batch read for longer than statement_timeout: %d errors (last %v), %d events", s.Errors, s.LastError, s.Events)
+		t.Fatalf("a batch handled for longer than the timeouts: %d errors (last %v), %d events", s.Errors, s.LastError, s.Events)
 	}
 }

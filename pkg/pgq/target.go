@@ -102,7 +102,7 @@ func (c *Consumer) processTarget(ctx context.Context, conn *pgx.Conn, b *Batch) 
 	res := BatchResult{ID: b.ID, PrevTick: b.PrevTick, Tick: b.Tick, Lag: b.Lag}
 	b.noRetry = "exactly-once consumers (Config.Target) cannot retry single events"
 	p := c.pos
-	ttx, err := p.pool.Begin(ctx)
+	ttx, err := p.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginWorkSQL})
 	if err != nil {
 		return res, p.who().wrap("target: begin", err)
 	}
