@@ -135,37 +135,41 @@ func (w who) fail(op string, kind error, format string, args ...any) error {
 // ours keeps them byte for byte, so matching their fixed prefixes is stable. Only
 // P0001 errors (and XX000, what elog(ERROR) in the original extension's C functions
 // raises) are matched, and only here.
-var pgqMessages = []struct {
+func pgqMessages() []pgqMessage {
+	return []pgqMessage{
+		{"Not subscriber to queue", ErrNotSubscribed},
+		{"consumer not registered", ErrNotSubscribed},
+		{"main consumer not found", ErrNotSubscribed},
+		{"subconsumer not found", ErrNotSubscribed},
+		{"Event queue not created yet", ErrQueueNotFound},
+		{"Event queue not found", ErrQueueNotFound},
+		{"No such event queue", ErrQueueNotFound},
+		{"No such queue", ErrQueueNotFound},
+		{"no such queue", ErrQueueNotFound},
+		{"Queue not found", ErrQueueNotFound},
+		{"queue not found or ticker disabled", ErrTickerDisabled},
+		{"This queue has external tick source", ErrTickerDisabled},
+		{"Ticker has been paused", ErrTickerDisabled},
+		{"batch not found", ErrBatchNotFound},
+		{"Cannot find data for batch", ErrBatchNotFound},
+		{"batch_retry: batch", ErrBatchNotFound},
+		{"could not construct sql for batch", ErrBatchNotFound},
+		{"event not found", ErrEventNotFound},
+		{"cannot reposition, tick not found", ErrTickNotFound},
+		{"No ticks for this queue", ErrNoTicks},
+		{"cannot drop queue, consumers still attached", ErrQueueInUse},
+		{"Insert into queue disallowed", ErrInsertDisabled},
+		{"Writing to queue disabled", ErrInsertDisabled},
+		{"subconsumer has active batch", ErrActiveBatch},
+		{"PgQ corruption", ErrCorrupt},
+		{"Invalid PgQ state", ErrCorrupt},
+		{"main consumer has batch open", ErrCorrupt},
+	}
+}
+
+type pgqMessage struct {
 	prefix string
 	kind   error
-}{
-	{"Not subscriber to queue", ErrNotSubscribed},
-	{"consumer not registered", ErrNotSubscribed},
-	{"main consumer not found", ErrNotSubscribed},
-	{"subconsumer not found", ErrNotSubscribed},
-	{"Event queue not created yet", ErrQueueNotFound},
-	{"Event queue not found", ErrQueueNotFound},
-	{"No such event queue", ErrQueueNotFound},
-	{"No such queue", ErrQueueNotFound},
-	{"no such queue", ErrQueueNotFound},
-	{"Queue not found", ErrQueueNotFound},
-	{"queue not found or ticker disabled", ErrTickerDisabled},
-	{"This queue has external tick source", ErrTickerDisabled},
-	{"Ticker has been paused", ErrTickerDisabled},
-	{"batch not found", ErrBatchNotFound},
-	{"Cannot find data for batch", ErrBatchNotFound},
-	{"batch_retry: batch", ErrBatchNotFound},
-	{"could not construct sql for batch", ErrBatchNotFound},
-	{"event not found", ErrEventNotFound},
-	{"cannot reposition, tick not found", ErrTickNotFound},
-	{"No ticks for this queue", ErrNoTicks},
-	{"cannot drop queue, consumers still attached", ErrQueueInUse},
-	{"Insert into queue disallowed", ErrInsertDisabled},
-	{"Writing to queue disabled", ErrInsertDisabled},
-	{"subconsumer has active batch", ErrActiveBatch},
-	{"PgQ corruption", ErrCorrupt},
-	{"Invalid PgQ state", ErrCorrupt},
-	{"main consumer has batch open", ErrCorrupt},
 }
 
 // classify maps a PostgreSQL error to a sentinel, or nil.
@@ -176,7 +180,7 @@ func classify(err error) error {
 	}
 	switch pg.Code {
 	case "P0001", "XX000": // RAISE EXCEPTION; elog(ERROR) in the original's C code
-		for _, m := range pgqMessages {
+		for _, m := range pgqMessages() {
 			if strings.HasPrefix(pg.Message, m.prefix) {
 				return m.kind
 			}
