@@ -12,5 +12,5 @@ import "embed"
 
 // FS is the embedded SQL tree.
 //
-//go:embed skytools
+//go:embed skytools pgq pgq_coop
 var FS embed.FS

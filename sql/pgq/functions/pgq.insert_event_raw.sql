@@ -1,0 +1,18 @@
+-- pgq.insert_event_raw(queue_name, ev_id, ev_time, ev_owner, ev_retry, ev_type, ev_data,
+-- ev_extra1, ev_extra2, ev_extra3, ev_extra4): the low-level insert every producer path
+-- ends in (PgQ 3.5 has it in C; this is the same contract in PL/pgSQL).
+--
+-- Always takes nextval() of the queue's event sequence, even when ev_id is given, so
+-- the ticker sees activity. Writes into the queue's current event table; ev_txid comes
+-- from the column default, txid_current().
+-- ev_id: NULL for the sequence value. ev_time: NULL for now().
+-- ev_owner, ev_retry: set for events coming back from the retry queue, else NULL.
+-- Errors: "Queue name must not be NULL", "No such queue", "Insert into queue disallowed"
+--   (queue_disable_insert, unless session_replication_role is replica),
+--   "Queue '<name>' allows max <n> events from one TX" (queue_per_tx_limit).
+-- Result: the event id.
+--
+-- The function is generated, with a static (plan-cached) INSERT for each event table of
+-- each queue, by pgq._refresh_insert_event_raw(), which also generates the 7-argument
+-- pgq.insert_event; create_queue and drop_queue generate it again.
+SELECT pgq._refresh_insert_event_raw();
