@@ -16,6 +16,7 @@ import (
 	"github.com/skytools-go/skytools/pkg/lifecycle"
 	"github.com/skytools-go/skytools/pkg/pgq"
 	"github.com/skytools-go/skytools/pkg/pgtest"
+	"github.com/skytools-go/skytools/pkg/schema"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -31,7 +32,18 @@ func newFlavour(name string, install func(context.Context, *pgx.Conn) error) fla
 }
 
 var flavours = []flavour{
+	newFlavour("ours", installOurs),
 	newFlavour("original", pgtest.CreateExtension("pgq")),
+}
+
+// installOurs installs skytools' PgQ as `pgqd install` does.
+func installOurs(ctx context.Context, conn *pgx.Conn) error {
+	schemas, err := schema.PgQ()
+	if err != nil {
+		return err
+	}
+	_, err = schema.Install(ctx, conn, schemas...)
+	return err
 }
 
 func TestMain(m *testing.M) {
