@@ -379,22 +379,25 @@ func TestDifferentialTickerRules(t *testing.T) {
 		}
 		tr.do("SELECT pgq.create_queue('tq')")
 		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_max_count', '10')")
+		// max_lag 30 s, idle_period 10 min: seconds of margin for a slow machine
+		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_max_lag', '30 seconds')")
+		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_idle_period', '10 minutes')")
 		tr.do(tick) // only tick 1 exists: always ticks
-		at(1, 5)
-		tr.do(tick) // idle, lag 1 < max_lag/2
-		at(2, 5)
-		tr.do(tick) // idle, lag 2 < 2 * (L - P) = 6 and < idle_period
-		at(7, 10)
-		tr.do(tick) // idle, lag 7 >= 2 * 3
-		at(61, 1000)
-		tr.do(tick) // idle, lag 61 >= idle_period
+		at(10, 50)
+		tr.do(tick) // idle, lag 10 < max_lag/2
+		at(20, 50)
+		tr.do(tick) // idle, lag 20 < 2 * (L - P) = 60 and < idle_period
+		at(70, 100)
+		tr.do(tick) // idle, lag 70 >= 2 * 30
+		at(610, 10000)
+		tr.do(tick) // idle, lag 610 >= idle_period
 		tr.do("SELECT pgq.insert_event('tq', 'e', 'd') FROM generate_series(1, 3)")
-		at(1, 100)
-		tr.do(tick) // 3 new events, lag 1 < max_lag
-		at(4, 100)
-		tr.do(tick) // lag 4 >= max_lag 3
+		at(10, 1000)
+		tr.do(tick) // 3 new events, lag 10 < max_lag
+		at(40, 1000)
+		tr.do(tick) // lag 40 >= max_lag
 		tr.do("SELECT pgq.insert_event('tq', 'e', 'd') FROM generate_series(1, 12)")
-		at(0, 100)
+		at(0, 1000)
 		tr.do(tick) // 12 >= max_count
 		tr.do("SELECT tick_id, tick_event_seq FROM pgq.tick ORDER BY tick_id")
 		q(t, tr.conn, "UPDATE pgq.tick SET tick_time = '2020-01-01 00:00:00+00'::timestamptz + make_interval(secs => tick_id * 2)")
