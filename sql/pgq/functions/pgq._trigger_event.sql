@@ -226,7 +226,12 @@ BEGIN
 
     IF i_kind = 'logu' THEN
         ev[1] := opname || ':' || array_to_string(pkeys, ',');
-        ev[2] := pgq._urlencode_row(current_setting(meta || '_k')::text[], cur, payload_cols);
+        IF fast AND array_position(cur, NULL) IS NULL AND array_to_string(cur, '') ~ '^[-.0-9A-Za-z_ ]*$' THEN
+            -- every column, none NULL, nothing to %-encode: one format() call
+            ev[2] := translate(format(current_setting(meta || '_f'), VARIADIC cur), ' ', '+');
+        ELSE
+            ev[2] := pgq._urlencode_row(current_setting(meta || '_k')::text[], cur, payload_cols);
+        END IF;
         IF backup AND i_op = 'UPDATE' THEN
             ev[4] := pgq._urlencode_row(current_setting(meta || '_k')::text[], old, payload_cols);
         END IF;
