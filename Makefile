@@ -52,5 +52,5 @@ install: build ## install binaries, systemd units, example configs and docs (PRE
 clean: ## remove build output and the demo cluster
 	rm -rf bin demo
 
-demo: ## start a throwaway cluster, pgqd, a producer and a consumer; show progress and status
-	@echo "make demo: the PgQ demo is not implemented yet (it arrives with pgqd)"; exit 1
+demo: build ## start a throwaway cluster, pgqd, a producer and a consumer; show progress and status
+	$(GO) run ./pkg/demo

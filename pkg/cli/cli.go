@@ -127,7 +127,7 @@ type globals struct {
 
 func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.config, "c", g.config, "read the configuration from `FILE`")
-	fs.StringVar(&g.db, "d", g.db, "database for admin commands: a connection string, URL or database `name`")
+	fs.StringVar(&g.db, "d", g.db, "`DB` for admin commands: a connection string, URL or database name")
 	fs.BoolVar(&g.verbose, "v", g.verbose, "verbose: log at debug level")
 	fs.BoolVar(&g.quiet, "q", g.quiet, "quiet: log warnings and errors only")
 }

@@ -135,7 +135,7 @@ func TestCommandFlagsAndVerbosity(t *testing.T) {
 
 func TestHelpListsEveryCommandAndOption(t *testing.T) {
 	_, out, _, _ := runTool("--help")
-	for _, want := range []string{"tool " + Version, "-c FILE", "-d name", "--check-config", "status", "drop QUEUE", "Exit codes: 0 success, 1 runtime failure, 2 usage"} {
+	for _, want := range []string{"tool " + Version, "-c FILE", "-d DB", "--check-config", "status", "drop QUEUE", "Exit codes: 0 success, 1 runtime failure, 2 usage"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q:\n%s", want, out)
 		}

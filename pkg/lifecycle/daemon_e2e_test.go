@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -241,23 +240,13 @@ func writeConfig(t *testing.T, path, text string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestDaemonLifecycleUnderSystemdNotify(t *testing.T) {
 	ctx := context.Background()
 	c := pg.Cluster(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "td.toml")
 	stuck := filepath.Join(dir, "stuck")
-	port := freePort(t)
+	port := pgtest.FreePort(t)
 	dbName := fmt.Sprintf("late_db_%d_%d", os.Getpid(), time.Now().UnixNano())
 	base := fmt.Sprintf("connstr = %q\nstuck_file = %q\nmetrics_listen = \"127.0.0.1:%d\"\n", c.ConnString(dbName), stuck, port)
 	writeConfig(t, cfgPath, base+"period = \"50ms\"\n")

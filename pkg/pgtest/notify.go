@@ -80,3 +80,15 @@ func lastN(s []string, n int) []string {
 	}
 	return s
 }
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a daemon's
+// metrics_listen in a test.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("pgtest: find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -37,16 +36,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // The pgqd binary under a systemd-like supervisor: notify socket, watchdog, signals.
 func TestPgqdBinaryUnderSystemdNotify(t *testing.T) {
 	eachFlavour(t, func(t *testing.T, f flavour) {
@@ -57,7 +46,7 @@ func TestPgqdBinaryUnderSystemdNotify(t *testing.T) {
 
 		dir := t.TempDir()
 		cfgPath := filepath.Join(dir, "pgqd.toml")
-		port := freePort(t)
+		port := pgtest.FreePort(t)
 		write := func(extra string) {
 			text := fmt.Sprintf("connstr = %q\ndatabases = [\"app\"]\nmetrics_listen = \"127.0.0.1:%d\"\n%s", baseConnstr(c), port, extra)
 			if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {

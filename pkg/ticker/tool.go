@@ -24,7 +24,7 @@ func Tool() cli.Tool {
 				},
 			})
 		},
-		Commands: []*cli.Command{installCommand()},
+		Commands: adminCommands(),
 		Help: `Config keys (TOML): connstr, initial_database, databases, ticker_period, maint_period,
 retry_period, check_period, stats_period, connection_lifetime, fail_after, metrics_listen,
 log_level. See docs/pgqd.md.`,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,23 +31,13 @@ func notifySocket(t *testing.T) *pgtest.NotifySocket {
 	return n
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestDaemonTakesScheduledBackupAndReportsHealth runs walmgrd as a daemon under a
 // fake systemd (NOTIFY_SOCKET, WATCHDOG_USEC): it must report READY only after
 // reaching the server, take the scheduled backup, apply retention, send STATUS and
 // watchdog pings, serve metrics, and stop cleanly on SIGTERM.
 func TestDaemonTakesScheduledBackupAndReportsHealth(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := pgtest.FreePort(t)
 	f := newFixture(t, `backup_schedule = "1h"`, `check_interval = "200ms"`, "keep_backups = 1",
 		fmt.Sprintf("metrics_listen = \"127.0.0.1:%d\"", port))
 	f.exec(f.conn, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS id")

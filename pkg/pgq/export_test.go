@@ -1,0 +1,9 @@
+package pgq
+
+// SetHook lets this package's tests stop (kill) a consumer at a named point of a
+// batch: "before-finish", "before-target-commit", "after-target-commit",
+// "after-commit".
+func SetHook(c *Consumer, f func(point string)) { c.hook = f }
+
+// Classify exposes the PostgreSQL-error classification to the tests.
+func Classify(err error) error { return classify(err) }
