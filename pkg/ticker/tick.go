@@ -61,6 +61,9 @@ func quoteLiteral(s string) string {
 // ticking itself costs in the server; a burst leaves the client asleep.
 const burstTarget = time.Second
 
+// tickLockTimeout bounds how long a tick pass waits for a lock (see burst).
+const tickLockTimeout = 200 * time.Millisecond
+
 // activeFor is how long after its last tick a low-latency queue counts as active and
 // is watched every pollStep for events to tick at once.
 const (
@@ -80,7 +83,17 @@ const (
 //     the queue's previous tick. This is what brings the wait for a tick from half a
 //     period on average to about a millisecond.
 //
-// A new tick is announced with NOTIFY in the transaction that made it. Between passes
+// A new tick is announced with NOTIFY in the transaction that made it.
+//
+// Locks: pgq.drop_queue locks the queue's row, then drops its tables and sequences,
+// while pgq.ticker reads the queue's sequence and then needs the row (the tick's
+// foreign key): a pass can wait for drop_queue while holding what drop_queue waits
+// for. The tick connection therefore runs with a short lock_timeout (tickLockTimeout,
+// well under PostgreSQL's default one-second deadlock_timeout): the pass gives way,
+// drop_queue goes on, and the worker starts the next burst with the new set of queues.
+// A queue's event tables are also never looked at in the transaction that ticks it,
+// which keeps such waits rare. (Locking the queue row first would avoid them too, but a
+// row lock gives every pass a transaction id.) Between passes
 // the block sleeps until the next regular call, the end of a queue's ticker_period
 // after a tick, or a millisecond while a low-latency queue is active. A burst ends
 // early, with status "changed", when the set of queues changes, and reports what it
@@ -156,6 +169,7 @@ BEGIN
         IF pgq.seq_getval(%[4]s) <= l_seq AND (
              EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
           OR EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
+          COMMIT; -- release the event tables before ticking (see the lock note above)
           PERFORM pgq.force_tick(%[2]s);
           t := pgq.ticker(%[2]s);
           late[%[1]d] := late[%[1]d] + 1;
@@ -169,6 +183,7 @@ BEGIN
        WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
       IF EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
          OR EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap)))) THEN
+        COMMIT; -- release the event tables before ticking (see the lock note above)
         last_call[%[1]d] := now_;
         t := pgq.ticker(%[2]s);
         IF t IS NULL THEN

@@ -485,3 +485,36 @@ func TestTickTimeIsWhenTheTickWasTaken(t *testing.T) {
 		}
 	})
 }
+
+// Queues can be dropped under a running pgqd: a tick pass never holds a queue's event
+// tables while it ticks that queue, so pgq.drop_queue (queue row, then tables) cannot
+// deadlock with it.
+func TestDropQueueWhileTickingDoesNotDeadlock(t *testing.T) {
+	eachFlavour(t, func(t *testing.T, f flavour) {
+		ctx := context.Background()
+		db := f.shared.DB(t)
+		conn := db.Conn(t)
+		producer := db.Conn(t)
+		cfg := testConfig(db.Cluster, db.Name)
+		cfg.TickerPeriod = lifecycle.Duration(10 * time.Millisecond)
+		r := runDaemon(t, cfg)
+		for i := 0; i < 15; i++ {
+			q := fmt.Sprintf("churn_%d", i)
+			exec(t, conn, "SELECT pgq.create_queue($1)", q)
+			exec(t, conn, "SELECT pgq.set_queue_config($1, 'ticker_max_lag', '0')", q)
+			exec(t, conn, "SELECT pgq.register_consumer($1, 'c')", q)
+			// Keep the queue busy so that the millisecond watch probes its tables.
+			for j := 0; j < 20; j++ {
+				exec(t, producer, "SELECT pgq.insert_event($1, 't', 'x')", q)
+			}
+			before, _ := lastTick(conn, q)
+			ticksPast(t, conn, q, before)
+			if _, err := conn.Exec(ctx, "SELECT pgq.drop_queue($1, true)", q); err != nil {
+				t.Fatalf("drop_queue(%s) under a running pgqd: %v", q, err)
+			}
+		}
+		if n := testutil.ToFloat64(r.d.m.errors.WithLabelValues(db.Name)); n != 0 {
+			t.Fatalf("pgqd had %v errors while queues were dropped", n)
+		}
+	})
+}

@@ -317,6 +317,14 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		// The first burst of a session and long periods make a single pass.
 		single := first || period >= burstTarget
 		_, err = w.burst(bctx, conn, queues, period, single, notices)
+		if err != nil && w.burstGaveWay(bctx, conn, queues, err) {
+			// A queue was dropped, or a lock wait timed out: run the next burst at
+			// once, with the queues as they are now.
+			w.tickBusy.leave()
+			w.log.Debug("tick burst gave way; starting the next one", zap.Error(err))
+			timer.Reset(0)
+			continue
+		}
 		if err == nil && (first || time.Since(lastStats) >= time.Duration(cfg.StatsPeriod)) {
 			err = w.stats(bctx, conn, cfg)
 			lastStats = time.Now()
@@ -339,6 +347,20 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		}
 		timer.Reset(max(next, 0))
 	}
+}
+
+// burstGaveWay reports whether a failed burst only gave way to a change of the queues
+// (a queue dropped or paused mid-burst) or to a lock held elsewhere, rather than
+// failing: then the session goes on.
+func (w *worker) burstGaveWay(ctx context.Context, conn *pgx.Conn, queues []queueRef, err error) bool {
+	if isSQLState(err, "55P03") { // lock_not_available: lock_timeout
+		return true
+	}
+	if conn.PgConn().IsClosed() {
+		return false
+	}
+	now, lerr := loadQueues(ctx, conn)
+	return lerr == nil && fingerprint(now) != fingerprint(queues)
 }
 
 // burst runs one burst and accounts for its ticks.
