@@ -15,14 +15,22 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/skytools-go/skytools/pkg/pgq"
 	"github.com/skytools-go/skytools/pkg/pgtest"
 )
 
 // BenchmarkTickLatency measures end-to-end latency (producer's COMMIT returned ->
-// consumer holds the event) and the idle CPU cost of the ticker, for the original
-// pgqd (Debian package, C) and ours, at ticker periods of 100ms and 10ms, on the same
-// PgQ SQL (the original extension) so that only the daemons differ.
+// consumer holds the event) and the idle CPU cost of the ticker at ticker periods of
+// 100ms and 10ms, for:
+//
+//   - the original pgqd (Debian package, C) on the original PgQ extension, with a
+//     consumer polling next_batch every millisecond (the original has no wake-up);
+//   - our pgqd on the same extension with the same consumer: only the daemon differs;
+//   - our pgqd on our PgQ with a pkg/pgq consumer woken by pgqd's NOTIFY: the product.
+//
+// The queue has ticker_max_lag = 0 (tick whenever there are events), one event is
+// committed every 20ms.
 //
 //	go test -run '^$' -bench TickLatency -benchtime 1x ./pkg/ticker
 //
@@ -33,24 +41,28 @@ func BenchmarkTickLatency(b *testing.B) {
 		seconds, _ = strconv.Atoi(s)
 	}
 	for _, period := range []time.Duration{100 * time.Millisecond, 10 * time.Millisecond} {
-		for _, c := range []struct {
-			daemon string
-			wake   string // how the consumer learns of new ticks
-		}{
-			{"original", "poll1ms"},
-			{"ours", "poll1ms"},
-			{"ours", "notify"},
+		for _, c := range []latencySetup{
+			{daemon: "original", sql: "original", consumer: "poll1ms"},
+			{daemon: "ours", sql: "original", consumer: "poll1ms"},
+			{daemon: "ours", sql: "ours", consumer: "pkg-pgq"},
 		} {
-			b.Run(fmt.Sprintf("%s-pgqd/%s/consumer=%s", c.daemon, period, c.wake), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s-pgqd/%s-sql/%s/consumer=%s", c.daemon, c.sql, period, c.consumer), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					latencyCase(b, c.daemon, c.wake, period, time.Duration(seconds)*time.Second)
+					latencyCase(b, c, period, time.Duration(seconds)*time.Second)
 				}
 			})
 		}
 	}
 }
 
-func latencyCase(b *testing.B, daemon, wake string, period, measure time.Duration) {
+// latencySetup is one combination of daemon, PgQ SQL and consumer.
+type latencySetup struct {
+	daemon   string // "original" (Debian pgqd) or "ours"
+	sql      string // "original" (C extension) or "ours"
+	consumer string // "poll1ms" (next_batch every ms) or "pkg-pgq" (NOTIFY-woken pkg/pgq)
+}
+
+func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration) {
 	ctx := context.Background()
 	c := pgtest.NewCluster(b)
 	admin, err := c.Connect(ctx, "postgres")
@@ -66,8 +78,12 @@ func latencyCase(b *testing.B, daemon, wake string, period, measure time.Duratio
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if err := pgtest.CreateExtension("pgq")(ctx, conn); err != nil {
-		b.Skipf("original PgQ: %v", err)
+	install := installOurs
+	if setup.sql == "original" {
+		install = pgtest.CreateExtension("pgq")
+	}
+	if err := install(ctx, conn); err != nil {
+		b.Skipf("PgQ (%s): %v", setup.sql, err)
 	}
 	for _, q := range []string{
 		"SELECT pgq.create_queue('lat')",
@@ -82,7 +98,7 @@ func latencyCase(b *testing.B, daemon, wake string, period, measure time.Duratio
 	dir := b.TempDir()
 	var cmd *osexec.Cmd
 	base := fmt.Sprintf("host=%s port=%d user=postgres", c.SockDir, c.Port)
-	switch daemon {
+	switch setup.daemon {
 	case "original":
 		bin, err := osexec.LookPath("pgqd")
 		if err != nil || !strings.HasPrefix(bin, "/usr/") {
@@ -132,7 +148,7 @@ func latencyCase(b *testing.B, daemon, wake string, period, measure time.Duratio
 	cctx, stopConsumer := context.WithCancel(ctx)
 	consumerDone := make(chan error, 1)
 	go func() {
-		consumerDone <- consume(cctx, c.ConnString("bench"), wake, func(data string, seen time.Time) {
+		consumerDone <- consume(cctx, c.ConnString("bench"), setup.consumer, func(data string, seen time.Time) {
 			n, _ := strconv.Atoi(data)
 			mu.Lock()
 			if t, ok := committed[n]; ok {
@@ -216,42 +232,53 @@ func latencyCase(b *testing.B, daemon, wake string, period, measure time.Duratio
 		}
 	}
 	const quiet = 10 * time.Second
-	before := cpuTicks(pids)
+	before := cpuTime(pids)
 	time.Sleep(quiet)
-	used := cpuTicks(pids) - before
-	b.ReportMetric(float64(used)/100/quiet.Seconds()*100, "idle-cpu-%")
+	used := cpuTime(pids) - before
+	b.ReportMetric(100*used.Seconds()/quiet.Seconds(), "idle-cpu-%")
 }
 
 // consume takes batches until ctx ends, calling seen for each event as it arrives.
-// wake "notify" waits for pgqd's tick notification (falling back to 1s polls);
-// "poll1ms" polls every millisecond.
-func consume(ctx context.Context, connstr, wake string, seen func(string, time.Time)) error {
+// "poll1ms" asks for a batch every millisecond; "pkg-pgq" is a pkg/pgq consumer, woken
+// by pgqd's tick NOTIFY (falling back to polling every second).
+func consume(ctx context.Context, connstr, kind string, seen func(string, time.Time)) error {
+	if kind == "pkg-pgq" {
+		pool, err := pgxpool.New(ctx, connstr+" application_name=bench")
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		c, err := pgq.NewConsumer(pool, pgq.Config{Queue: "lat", Consumer: "c", LoopDelay: time.Second},
+			pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
+				for ev, err := range b.Events(ctx) {
+					if err != nil {
+						return err
+					}
+					seen(ev.Data.String, time.Now())
+				}
+				return nil
+			}))
+		if err != nil {
+			return err
+		}
+		err = c.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	conn, err := pgx.Connect(ctx, connstr+" application_name=bench")
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if wake == "notify" {
-		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{pgq.TickChannel("lat")}.Sanitize()); err != nil {
-			return err
-		}
-	}
 	for ctx.Err() == nil {
 		var batch *int64
 		if err := conn.QueryRow(ctx, "SELECT pgq.next_batch('lat', 'c')").Scan(&batch); err != nil {
 			return err
 		}
 		if batch == nil {
-			if wake == "notify" {
-				wctx, cancel := context.WithTimeout(ctx, time.Second)
-				_, err := conn.WaitForNotification(wctx)
-				cancel()
-				if err != nil && ctx.Err() != nil {
-					return nil
-				}
-			} else {
-				time.Sleep(time.Millisecond)
-			}
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		rows, err := conn.Query(ctx, "SELECT ev_data FROM pgq.get_batch_events($1)", *batch)
@@ -273,22 +300,23 @@ func consume(ctx context.Context, connstr, wake string, seen func(string, time.T
 	return nil
 }
 
-// cpuTicks sums utime+stime (clock ticks, 1/100 s) of the processes.
-func cpuTicks(pids []int) int64 {
-	var total int64
+// cpuTime sums the time the processes (all their threads) spent on a CPU, from
+// /proc/PID/task/*/schedstat: exact, unlike the tick-sampled utime and stime, which
+// miss most of a process that wakes often for a few microseconds.
+func cpuTime(pids []int) time.Duration {
+	var total time.Duration
 	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				total += time.Duration(ns)
+			}
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		total += u + st
 	}
 	return total
 }

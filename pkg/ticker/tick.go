@@ -18,6 +18,7 @@ type queueRef struct {
 	DataPfx  string  // parent of the queue's event tables, e.g. "pgq.event_5"
 	EventSeq string  // the queue's event id sequence, e.g. "pgq.event_5_id_seq"
 	MaxLag   float64 // queue_ticker_max_lag in seconds
+	NTables  int     // number of rotating event tables
 }
 
 // The queues a tick pass serves, and their fingerprint: the ids of the queues that are
@@ -26,7 +27,7 @@ type queueRef struct {
 // created, dropped, paused or resumed is noticed on the very next pass.
 const queuesSQL = `
 SELECT queue_name, queue_id::int8, queue_data_pfx, queue_event_seq,
-       extract(epoch FROM queue_ticker_max_lag)::float8
+       extract(epoch FROM queue_ticker_max_lag)::float8, queue_ntables::int
   FROM pgq.queue
  WHERE NOT queue_external_ticker AND NOT queue_ticker_paused
  ORDER BY queue_id`
@@ -64,26 +65,35 @@ const burstTarget = time.Second
 // tickLockTimeout bounds how long a tick pass waits for a lock (see burst).
 const tickLockTimeout = 200 * time.Millisecond
 
-// activeFor is how long after its last tick a low-latency queue counts as active and
-// is watched every pollStep for events to tick at once.
-const (
-	activeFor = time.Second
-	pollStep  = time.Millisecond
-)
+// activeFor is how long after its event sequence last moved a low-latency queue is
+// watched between regular ticker calls.
+const activeFor = time.Second
+
+// watchStep is how often an active low-latency queue is looked at: a tenth of the
+// ticker period, at least a millisecond.
+func watchStep(period time.Duration) time.Duration {
+	return max(period/10, time.Millisecond)
+}
 
 // burst is a DO block that ticks one set of queues for about burstTarget (or makes a
-// single pass). Each pass is its own transaction. For every queue:
+// single pass). For every queue:
 //
 //   - every ticker_period, a regular call: pgq.ticker, then, if PgQ left an idle
 //     queue alone, a check for committed events the last tick does not cover (an insert
 //     that was in flight at the last tick) and, if there are any, a forced tick;
-//   - in between, for a low-latency queue (ticker_max_lag <= ticker_period) that
-//     ticked within the last second, a check every millisecond for committed events
-//     past the last tick, ticked at once, but never sooner than ticker_period after
-//     the queue's previous tick. This is what brings the wait for a tick from half a
-//     period on average to about a millisecond.
+//   - in between, for a low-latency queue (ticker_max_lag <= ticker_period) whose event
+//     sequence moved within the last second, a look every watchStep at its current
+//     event table for committed events past the last tick, ticked at once, but never
+//     sooner than ticker_period after the queue's previous tick. This brings the wait
+//     for a tick from half a period on average to about a watch step.
 //
-// A new tick is announced with NOTIFY in the transaction that made it.
+// A new tick is announced with NOTIFY in the transaction that made it. Between passes
+// the block sleeps until the next regular call, the end of a queue's ticker_period
+// after a tick, or a watch step while a low-latency queue is active. A pass that made
+// a regular call or a tick commits at its end; a pass that only watched does not, and
+// the next pass starts with a COMMIT when its transaction is more than a millisecond
+// old: PL/pgSQL starts each transaction at the previous COMMIT, and PgQ's ticker needs
+// a fresh now() (it computes lags from it and stamps the tick with it).
 //
 // Locks: pgq.drop_queue locks the queue's row, then drops its tables and sequences,
 // while pgq.ticker reads the queue's sequence and then needs the row (the tick's
@@ -91,13 +101,13 @@ const (
 // for. The tick connection therefore runs with a short lock_timeout (tickLockTimeout,
 // well under PostgreSQL's default one-second deadlock_timeout): the pass gives way,
 // drop_queue goes on, and the worker starts the next burst with the new set of queues.
-// A queue's event tables are also never looked at in the transaction that ticks it,
-// which keeps such waits rare. (Locking the queue row first would avoid them too, but a
-// row lock gives every pass a transaction id.) Between passes
-// the block sleeps until the next regular call, the end of a queue's ticker_period
-// after a tick, or a millisecond while a low-latency queue is active. A burst ends
-// early, with status "changed", when the set of queues changes, and reports what it
-// did in a final NOTICE (see parseBurstNotice).
+// A queue's tables are never looked at in the transaction that ticks it, which keeps
+// such waits rare. (Locking the queue row first would avoid them too, but a row lock
+// gives every pass a transaction id.) The watch only reads the current event table,
+// which rotation never truncates, so holding its lock between passes delays nothing.
+//
+// A burst ends early, with status "changed", when the set of queues changes, and
+// reports what it did in a final NOTICE (see parseBurstNotice).
 type burst struct {
 	sql    string
 	queues []queueRef
@@ -116,35 +126,47 @@ func newBurst(qs []queueRef, period time.Duration, single bool) *burst {
 func buildBurstSQL(qs []queueRef, period time.Duration, single bool) string {
 	var b strings.Builder
 	n := len(qs)
-	zeros, never := "'{}'::int[]", "'{}'::timestamptz[]"
+	zeros, never, nulls := "'{}'::int[]", "'{}'::timestamptz[]", "'{}'::bigint[]"
 	if n > 0 {
 		zeros = fmt.Sprintf("array_fill(0, ARRAY[%d])", n)
 		never = fmt.Sprintf("array_fill('-infinity'::timestamptz, ARRAY[%d])", n)
+		nulls = fmt.Sprintf("array_fill(NULL::bigint, ARRAY[%d])", n)
 	}
 	fmt.Fprintf(&b, `DO $pgqd$
 DECLARE
   t bigint;
+  s bigint;
+  cur int;
+  found_ boolean;
   now_ timestamptz;
   period interval := %[1]s;
   active interval := %[2]s;
   burst_end timestamptz := clock_timestamp() + %[3]s;
   next_fp timestamptz := '-infinity';
   wake timestamptz;
-  poll boolean;
+  watch boolean;
+  wrote boolean;
   l_seq bigint;
   l_snap txid_snapshot;
   last_call timestamptz[] := %[4]s;
   last_tick timestamptz[] := %[4]s;
+  active_until timestamptz[] := %[4]s;
+  last_seq bigint[] := %[6]s;
   ticks int[] := %[5]s;
   late int[] := %[5]s;
   early int[] := %[5]s;
   done int := 0;
 BEGIN
-`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstTarget), never, zeros)
+`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstTarget), never, zeros, nulls)
 	for i, q := range qs {
-		fmt.Fprintf(&b, "  last_tick[%d] := coalesce((SELECT tick_time FROM pgq.tick WHERE tick_queue = %d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1), '-infinity');\n", i+1, q.ID)
+		// A queue that ticked within the last second starts the burst as active, so
+		// that watching carries over from one burst to the next.
+		fmt.Fprintf(&b, "  last_tick[%[1]d] := coalesce((SELECT tick_time FROM pgq.tick WHERE tick_queue = %[2]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1), '-infinity');\n  active_until[%[1]d] := last_tick[%[1]d] + active;\n", i+1, q.ID)
 	}
 	fmt.Fprintf(&b, `  LOOP
+    IF now() < clock_timestamp() - interval '1 millisecond' THEN
+      COMMIT; -- a fresh transaction, so that now() is fresh
+    END IF;
     now_ := clock_timestamp();
     IF now_ >= next_fp THEN
       IF %[1]s IS DISTINCT FROM %[2]s THEN
@@ -153,38 +175,76 @@ BEGIN
       END IF;
       next_fp := now_ + period;
     END IF;
-    poll := false;
+    watch := false;
+    wrote := false;
     wake := burst_end;
 `, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"))
 	for i, q := range qs {
-		name := quoteLiteral(q.Name)
-		fast := q.MaxLag <= period.Seconds()
-		fmt.Fprintf(&b, `    t := NULL;
+		writeQueuePass(&b, i+1, q, q.MaxLag <= period.Seconds() && !single)
+	}
+	b.WriteString("    IF wrote THEN\n      COMMIT;\n    END IF;\n    done := done + 1;\n")
+	if single {
+		b.WriteString("    EXIT;\n")
+	} else {
+		fmt.Fprintf(&b, `    EXIT WHEN clock_timestamp() >= burst_end;
+    IF watch THEN
+      wake := least(wake, clock_timestamp() + %s);
+    END IF;
+    PERFORM pg_sleep(greatest(0, extract(epoch FROM wake - clock_timestamp())));
+`, intervalLiteral(watchStep(period)))
+	}
+	b.WriteString("  END LOOP;\n  " + raiseSummary("done") + "\nEND\n$pgqd$")
+	return b.String()
+}
+
+// writeQueuePass writes queue i's part of a pass (see burst). A fast queue is a
+// low-latency one, watched between regular calls.
+func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
+	name := quoteLiteral(q.Name)
+	fmt.Fprintf(b, `    t := NULL;
     IF now_ >= last_call[%[1]d] + period THEN
       last_call[%[1]d] := now_;
+      wrote := true;
       t := pgq.ticker(%[2]s);
+      s := pgq.seq_getval(%[4]s);
+      IF s IS DISTINCT FROM last_seq[%[1]d] THEN
+        IF last_seq[%[1]d] IS NOT NULL THEN
+          active_until[%[1]d] := now_ + active;
+        END IF;
+        last_seq[%[1]d] := s;
+      END IF;
       IF t IS NULL THEN
         SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
          WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
-        IF pgq.seq_getval(%[4]s) <= l_seq AND (
+        IF s <= l_seq AND (
              EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
           OR EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
-          COMMIT; -- release the event tables before ticking (see the lock note above)
+          COMMIT; -- release the event tables before ticking (see burst)
           PERFORM pgq.force_tick(%[2]s);
           t := pgq.ticker(%[2]s);
           late[%[1]d] := late[%[1]d] + 1;
         END IF;
       END IF;
-`, i+1, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx))
-		if fast && !single {
-			fmt.Fprintf(&b, `    ELSIF now_ >= last_tick[%[1]d] + period AND now_ < last_tick[%[1]d] + active THEN
-      poll := true;
+`, i, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx))
+	if fast {
+		fmt.Fprintf(b, `    ELSIF now_ >= last_tick[%[1]d] + period AND now_ < active_until[%[1]d] THEN
+      watch := true;
       SELECT tick_snapshot INTO l_snap FROM pgq.tick
        WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
-      IF EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
-         OR EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap)))) THEN
-        COMMIT; -- release the event tables before ticking (see the lock note above)
+      SELECT queue_cur_table INTO cur FROM pgq.queue WHERE queue_id = %[3]d;
+      found_ := CASE cur
+`, i, name, q.ID)
+		for tbl := 0; tbl < q.NTables; tbl++ {
+			table := quoteQualified(fmt.Sprintf("%s_%d", q.DataPfx, tbl))
+			fmt.Fprintf(b, `        WHEN %[1]d THEN EXISTS (SELECT 1 FROM %[2]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
+                     OR EXISTS (SELECT 1 FROM %[2]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))
+`, tbl, table)
+		}
+		fmt.Fprintf(b, `        ELSE false END;
+      IF found_ THEN
+        COMMIT; -- release the event table before ticking (see burst)
         last_call[%[1]d] := now_;
+        wrote := true;
         t := pgq.ticker(%[2]s);
         IF t IS NULL THEN
           PERFORM pgq.force_tick(%[2]s);
@@ -194,41 +254,22 @@ BEGIN
           early[%[1]d] := early[%[1]d] + 1;
         END IF;
       END IF;
-`, i+1, name, q.ID, quoteQualified(q.DataPfx))
-		}
-		fmt.Fprintf(&b, `    END IF;
+`, i, name)
+	}
+	fmt.Fprintf(b, `    END IF;
     IF t IS NOT NULL THEN
       PERFORM pg_notify(%[2]s, t::text);
       ticks[%[1]d] := ticks[%[1]d] + 1;
       last_tick[%[1]d] := now_;
     END IF;
     wake := least(wake, last_call[%[1]d] + period);
-`, i+1, quoteLiteral(pgq.TickChannel(q.Name)))
-		if fast && !single {
-			fmt.Fprintf(&b, `    IF now_ < last_tick[%[1]d] + active THEN
+`, i, quoteLiteral(pgq.TickChannel(q.Name)))
+	if fast {
+		fmt.Fprintf(b, `    IF now_ < active_until[%[1]d] THEN
       wake := least(wake, last_tick[%[1]d] + period);
     END IF;
-`, i+1)
-		}
+`, i)
 	}
-	b.WriteString("    COMMIT;\n    done := done + 1;\n")
-	if single {
-		b.WriteString("    EXIT;\n")
-	} else {
-		// PL/pgSQL starts the next transaction right at COMMIT, so its now() is the
-		// commit time; the sleep gets a transaction of its own, ended after it, so that
-		// each pass runs with a fresh now() (PgQ's ticker computes lags from it and
-		// stamps the tick with it).
-		fmt.Fprintf(&b, `    EXIT WHEN clock_timestamp() >= burst_end;
-    IF poll THEN
-      wake := least(wake, clock_timestamp() + %s);
-    END IF;
-    PERFORM pg_sleep(greatest(0, extract(epoch FROM wake - clock_timestamp())));
-    COMMIT;
-`, intervalLiteral(pollStep))
-	}
-	b.WriteString("  END LOOP;\n  " + raiseSummary("done") + "\nEND\n$pgqd$")
-	return b.String()
 }
 
 func intervalLiteral(d time.Duration) string {

@@ -326,7 +326,13 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			continue
 		}
 		if err == nil && (first || time.Since(lastStats) >= time.Duration(cfg.StatsPeriod)) {
-			err = w.stats(bctx, conn, cfg)
+			// Figures for metrics and the stats line; failing to read them never stops
+			// the ticking. A queue dropped meanwhile makes PgQ's info functions fail:
+			// not worth an error, the next refresh will do.
+			if serr := w.stats(bctx, conn, cfg); serr != nil && !w.burstGaveWay(bctx, conn, queues, serr) {
+				w.fail(serr)
+				w.log.Warn("cannot refresh queue figures", zap.Error(serr))
+			}
 			lastStats = time.Now()
 		}
 		w.tickBusy.leave()
