@@ -142,7 +142,10 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 	}
 
 	var mu sync.Mutex
+	// An event can reach the consumer before the producer's COMMIT has returned to it,
+	// so samples are matched whichever side comes first.
 	committed := map[int]time.Time{}
+	seenAt := map[int]time.Time{}
 	var lat []time.Duration
 
 	cctx, stopConsumer := context.WithCancel(ctx)
@@ -153,6 +156,8 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 			mu.Lock()
 			if t, ok := committed[n]; ok {
 				lat = append(lat, seen.Sub(t))
+			} else {
+				seenAt[n] = seen
 			}
 			mu.Unlock()
 		})
@@ -174,8 +179,13 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 		if _, err := producer.Exec(ctx, "SELECT pgq.insert_event('lat', 'lat', $1)", strconv.Itoa(n)); err != nil {
 			b.Fatal(err)
 		}
+		now := time.Now()
 		mu.Lock()
-		committed[n] = time.Now()
+		if seen, ok := seenAt[n]; ok {
+			lat = append(lat, max(seen.Sub(now), 0)) // seen before COMMIT returned here
+		} else {
+			committed[n] = now
+		}
 		mu.Unlock()
 	}
 	tick.Stop()

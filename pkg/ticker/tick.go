@@ -159,9 +159,18 @@ DECLARE
 BEGIN
 `, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstTarget), never, zeros, nulls)
 	for i, q := range qs {
-		// A queue that ticked within the last second starts the burst as active, so
-		// that watching carries over from one burst to the next.
-		fmt.Fprintf(&b, "  last_tick[%[1]d] := coalesce((SELECT tick_time FROM pgq.tick WHERE tick_queue = %[2]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1), '-infinity');\n  active_until[%[1]d] := last_tick[%[1]d] + active;\n", i+1, q.ID)
+		// A queue whose last tick carried events (its event sequence moved past the
+		// tick before) starts the burst as active, so that watching carries over from one
+		// burst to the next; PgQ's idle ticks do not count.
+		fmt.Fprintf(&b, `  SELECT tick_time, tick_event_seq - lag(tick_event_seq) OVER (ORDER BY tick_id) INTO now_, s
+    FROM (SELECT tick_id, tick_time, tick_event_seq FROM pgq.tick WHERE tick_queue = %[2]d
+           ORDER BY tick_queue DESC, tick_id DESC LIMIT 2) two
+   ORDER BY tick_id DESC LIMIT 1;
+  last_tick[%[1]d] := coalesce(now_, '-infinity');
+  IF s > 0 THEN
+    active_until[%[1]d] := last_tick[%[1]d] + active;
+  END IF;
+`, i+1, q.ID)
 	}
 	fmt.Fprintf(&b, `  LOOP
     IF now() < clock_timestamp() - interval '1 millisecond' THEN
