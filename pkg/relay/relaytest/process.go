@@ -45,10 +45,10 @@ func NewProcess(t *testing.T, tool, name string) *Process {
 	}
 }
 
-// WriteConfig writes the config file: text plus metrics_listen.
+// WriteConfig writes the config file: metrics_listen, then text.
 func (p *Process) WriteConfig(text string) {
 	p.t.Helper()
-	text += fmt.Sprintf("\nmetrics_listen = %q\n", p.Metrics)
+	text = fmt.Sprintf("metrics_listen = %q\n", p.Metrics) + text
 	if err := os.WriteFile(p.Config, []byte(text), 0o600); err != nil {
 		p.t.Fatal(err)
 	}
