@@ -49,12 +49,15 @@ type Table struct {
 	Keep string `toml:"keep"`
 }
 
-// Templates for partitions of plain target tables, by mode. Placeholders: {part}
+// Templates for partitions of plain target tables: a child table inheriting from the
+// target, so that queries on the target see every period; for keep = "all" without
+// the target's indexes, so a primary key does not refuse a second version of a row.
+// Placeholders: {part}
 // and {parent} (quoted, schema-qualified), {schema} and {name} (the partition's,
 // quoted), {start} and {end} (the period's bounds as quoted timestamp literals).
 const (
-	DefaultTemplate        = "CREATE TABLE {part} (LIKE {parent} INCLUDING ALL)"
-	DefaultTemplateKeepAll = "CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+	DefaultTemplate        = "CREATE TABLE {part} (LIKE {parent} INCLUDING ALL) INHERITS ({parent})"
+	DefaultTemplateKeepAll = "CREATE TABLE {part} (LIKE {parent} INCLUDING DEFAULTS) INHERITS ({parent})"
 )
 
 // DefaultConfig returns the defaults for the config file at path.

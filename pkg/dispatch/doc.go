@@ -40,15 +40,16 @@
 // bounds in UTC (the batch runs with TimeZone = UTC), and the rows are copied into the
 // target, so PostgreSQL routes each one. A partition that would overlap one created
 // by someone else under another name is taken as covering the period. Otherwise the
-// partition is a table of its own, created by part_template (by default
-// CREATE TABLE {part} (LIKE {parent} INCLUDING ALL)), and rows are copied into it.
+// partition is a table of its own, created by part_template (by default a child of
+// the target: CREATE TABLE {part} (LIKE {parent} INCLUDING ALL) INHERITS ({parent})),
+// and rows are copied into it.
 // Existence is checked once per partition and batch.
 //
 // # Mode "cube" (cube_dispatcher)
 //
 // INSERT and UPDATE events (DELETEs are skipped and counted) of any number of tables
 // go into per-period tables of their target keyed by the event's time, created from
-// part_template (the target itself is the template and stays empty). With
+// part_template (children of the target by default; the target itself stays empty). With
 // keep = "latest" each period table holds one row per primary key: within the batch
 // the last image of each key wins, then one DELETE removes those keys from the period
 // table and one COPY writes the images. With keep = "all" every row version is
