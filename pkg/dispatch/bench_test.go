@@ -31,7 +31,7 @@ const benchAccounts = "(aid int PRIMARY KEY, bid int NOT NULL, abalance int NOT 
 func accountEvent(n int) func(i int) pgq.Event {
 	rnd := rand.New(rand.NewPCG(7, 7))
 	first := max(n/5, 1)
-	var live []int // existing aids
+	var live []int                    // existing aids
 	filler := strings.Repeat("+", 84) // 84 spaces, urlencoded
 	next := 0
 	return func(i int) pgq.Event {
