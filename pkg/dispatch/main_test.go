@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -145,5 +144,3 @@ func sameRows(t testing.TB, what string, got, want []string) {
 	}
 	t.Fatalf("%s: %d rows, want %d", what, len(got), len(want))
 }
-
-func joinLines(s ...string) string { return strings.Join(s, "\n") + "\n" }

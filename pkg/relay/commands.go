@@ -17,7 +17,8 @@ import (
 
 // Commands are the admin commands of a relay tool. They read src_db, dst_db, queue
 // and consumer from the config file given with -c.
-func Commands[C any](tool Tool[C], load func(path string) (*C, error)) []*cli.Command {
+func Commands[C any](tool Tool[C]) []*cli.Command {
+	load := tool.Load
 	with := func(run func(ctx context.Context, env *cli.Env, a *admin) error) func(context.Context, *cli.Env, []string) error {
 		return func(ctx context.Context, env *cli.Env, _ []string) error {
 			if env.ConfigPath == "" {

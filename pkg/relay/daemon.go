@@ -18,6 +18,10 @@ type Tool[C any] struct {
 	// Name is the binary's name ("queue-mover"); metric names start with it
 	// (dashes become underscores).
 	Name string
+	// Summary and Help are the --help texts.
+	Summary, Help string
+	// Load reads and validates a config file.
+	Load func(path string) (*C, error)
 	// Relay returns the relay keys inside the tool's config.
 	Relay func(cfg *C) *Config
 	// NewHandler builds the batch handler for a configuration, at start and on every
