@@ -124,3 +124,24 @@ func TestBulkModeKill9BeforeAndAfterTheTargetCommit(t *testing.T) {
 		}
 	})
 }
+
+// kill -9 wherever the daemon happens to be, five times while traffic flows, and a
+// last restart: the destination equals the source row by row.
+func TestBulkModeSurvivesRepeatedKill9UnderTraffic(t *testing.T) {
+	t.Parallel()
+	e := setup(t, relaytest.Ours)
+	e.dwSchema()
+	relaytest.Ticker(t, e.srcPool, "q")
+	p := relaytest.NewProcess(t, "dispatcher", "disp")
+	p.WriteConfig(e.config("bulk", bulkTables))
+	for round := 0; round < 5; round++ {
+		p.Start()
+		e.traffic(30)
+		relaytest.WaitFor(t, time.Minute, "a batch applied", func() bool { return p.Metric("dispatcher_batches_total") >= 1 })
+		e.traffic(10)
+		p.Kill()
+	}
+	p.Start()
+	relaytest.WaitFor(t, time.Minute, "the queue consumed", relaytest.QueueDone(t, e.srcPool, "q", "disp"))
+	e.checkBulk()
+}

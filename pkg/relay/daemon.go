@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -38,6 +39,7 @@ type Daemon[C any] struct {
 	m       *metrics
 	tally   *Tally
 	reloads chan *run[C]
+	stopped chan struct{} // closed when Run returns
 	first   *run[C]
 
 	mu        sync.Mutex
@@ -64,7 +66,7 @@ func (r *run[C]) close() {
 
 // New builds the daemon from its first configuration; nothing connects yet.
 func New[C any](tool Tool[C], cfg *C, h *lifecycle.Host) (*Daemon[C], error) {
-	d := &Daemon[C]{tool: tool, h: h, log: h.Log, reloads: make(chan *run[C])}
+	d := &Daemon[C]{tool: tool, h: h, log: h.Log, reloads: make(chan *run[C]), stopped: make(chan struct{})}
 	d.m = newMetrics(h.Metrics, strings.ReplaceAll(tool.Name, "-", "_"))
 	d.tally = newTally(d.m)
 	r, err := d.prepare(cfg)
@@ -126,6 +128,7 @@ func NewPool(connstr, appName string) (*pgxpool.Pool, error) {
 // Run consumes until ctx ends, restarting the consumer with each reloaded
 // configuration. It returns the consumer's error when that needs an operator.
 func (d *Daemon[C]) Run(ctx context.Context) error {
+	defer close(d.stopped)
 	r := d.first
 	for {
 		rc := d.tool.Relay(r.cfg)
@@ -168,6 +171,9 @@ func (d *Daemon[C]) Reload(ctx context.Context, cfg *C) error {
 	select {
 	case d.reloads <- r:
 		return nil
+	case <-d.stopped:
+		r.close()
+		return errors.New("the daemon has stopped")
 	case <-ctx.Done():
 		r.close()
 		return ctx.Err()
