@@ -39,13 +39,15 @@ func (g *Gate) Guard(table, ops, when string) {
 EXECUTE FUNCTION public.relaytest_gate_%d()`, g.key, ops, table, when, g.key))
 }
 
-// WaitBlocked waits until a transaction waits at the gate.
+// WaitBlocked waits until a transaction of the gate's database waits at the gate
+// (other tests' databases on the same server have gates of their own).
 func (g *Gate) WaitBlocked(timeout time.Duration) {
 	g.t.Helper()
 	WaitFor(g.t, timeout, "a transaction waiting at the gate", func() bool {
 		var n int
 		err := g.conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks
- WHERE locktype = 'advisory' AND NOT granted AND ((classid::bigint << 32) | objid::bigint) = $1`, g.key).Scan(&n)
+ WHERE locktype = 'advisory' AND NOT granted AND ((classid::bigint << 32) | objid::bigint) = $1
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, g.key).Scan(&n)
 		if err != nil {
 			g.t.Fatal(err)
 		}
@@ -54,7 +56,7 @@ func (g *Gate) WaitBlocked(timeout time.Duration) {
 	if testing.Verbose() {
 		var q string
 		_ = g.conn.QueryRow(context.Background(), `SELECT string_agg(a.query, ' | ') FROM pg_locks l JOIN pg_stat_activity a USING (pid)
- WHERE l.locktype = 'advisory' AND NOT l.granted`).Scan(&q)
+ WHERE l.locktype = 'advisory' AND NOT l.granted AND a.datname = current_database()`).Scan(&q)
 		g.t.Logf("gate %d blocks: %s", g.key, q)
 	}
 }

@@ -153,6 +153,21 @@ func (p *Process) Metric(series string) float64 {
 	return -1
 }
 
+// WaitMetric waits until the metric series has the value want. Metrics are updated
+// just after a batch commits, so a test that saw the commit in the database waits
+// for them.
+func (p *Process) WaitMetric(series string, want float64) {
+	p.t.Helper()
+	var got float64
+	deadline := time.Now().Add(time.Minute)
+	for got = p.Metric(series); got != want; got = p.Metric(series) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("metric %s is %v, want %v", series, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Run runs one of the tool's admin commands with the config file and returns its
 // output and exit code.
 func (p *Process) Run(args ...string) (string, int) {

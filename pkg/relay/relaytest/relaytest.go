@@ -162,8 +162,31 @@ func Exec(t testing.TB, db pgq.Querier, sql string, args ...any) {
 	}
 }
 
+// Drained returns a condition that holds once consumer has finished a tick made after
+// the call, so every event committed before the call is consumed. It forces that
+// tick (pgq.force_tick): a Ticker must be running. (A tick that ran while a producer
+// transaction was still open leaves that transaction's events for the next tick, and
+// with no further events none may come soon: waiting for the newest tick alone can
+// miss them.)
+func Drained(t testing.TB, db *pgxpool.Pool, queue, consumer string) func() bool {
+	t.Helper()
+	last, err := pgq.ForceTick(context.Background(), db, queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() bool {
+		ci, err := pgq.GetConsumerInfo(context.Background(), db, queue, consumer)
+		if err != nil {
+			t.Logf("consumer info: %v", err)
+			return false
+		}
+		return ci.LastTick > last
+	}
+}
+
 // QueueDone reports whether consumer has finished every tick of queue that exists now
-// and has no batch open.
+// and has no batch open. Use it where the test makes the ticks itself, after the
+// events it waits for were committed; with a Ticker running, use Drained.
 func QueueDone(t testing.TB, db *pgxpool.Pool, queue, consumer string) func() bool {
 	return func() bool {
 		ctx := context.Background()
