@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/skytools-go/skytools/pkg/pgtest"
 	"github.com/skytools-go/skytools/pkg/schema"
 )
 
@@ -263,4 +264,52 @@ func TestInstallAsPlainRole(t *testing.T) {
 	}
 	q(t, conn, "RESET ROLE")
 	q(t, conn, "SELECT pgq.maint_rotate_tables_step2()")
+}
+
+// TestOriginalPgqNodeRunsOnOurs installs the original pgq_node 3.5 SQL (Debian
+// postgresql-15-pgq-node) as plain SQL on top of our pgq and runs a root node: the
+// cascading layer Londiste uses works unchanged.
+func TestOriginalPgqNodeRunsOnOurs(t *testing.T) {
+	t.Parallel()
+	c := pg.DB(t).Conn(t)
+	pgtest.RequireExtension(t, c, "pgq_node")
+	dir := val[string](t, c, "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'")
+	b, err := os.ReadFile(filepath.Join(dir, "extension", "pgq_node--3.5.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := regexp.MustCompile(`(?m)^SELECT pg_catalog.pg_extension_config_dump\(.*$`).ReplaceAllString(string(b), "")
+	if _, err := c.Exec(context.Background(), script); err != nil {
+		t.Fatalf("pgq_node as plain SQL: %v", err)
+	}
+	for sql, want := range map[string]string{
+		"SELECT ret_code || ' ' || ret_note FROM pgq_node.register_location('nq', 'n1', 'dbname=n1', false)": "200 Location registered",
+		"SELECT ret_code || ' ' || ret_note FROM pgq_node.register_location('nq', 'n2', 'dbname=n2', false)": "200 Location registered",
+	} {
+		if got := val[string](t, c, sql); got != want {
+			t.Fatalf("%s: %s", sql, got)
+		}
+	}
+	if got := val[int32](t, c, "SELECT ret_code FROM pgq_node.create_node('nq', 'root', 'n1', 'n1_worker', NULL, NULL, NULL)"); got != 200 {
+		t.Fatalf("create_node: %d", got)
+	}
+	if got := val[int32](t, c, "SELECT ret_code FROM pgq_node.register_subscriber('nq', 'n2', 'n2_worker', NULL)"); got != 200 {
+		t.Fatalf("register_subscriber: %d", got)
+	}
+	if got := val[string](t, c, "SELECT node_type || ' ' || node_name FROM pgq_node.get_node_info('nq')"); got != "root n1" {
+		t.Fatalf("node info %q", got)
+	}
+	if n := val[int64](t, c, "SELECT count(*) FROM pgq.maint_operations() WHERE func_name = 'pgq_node.maint_watermark' AND func_arg = 'nq'"); n != 1 {
+		t.Fatalf("maint_operations lists pgq_node.maint_watermark %d times", n)
+	}
+	fastTicks(t, c, "nq")
+	q(t, c, "SELECT pgq.insert_event('nq', 'data', 'x')")
+	seen := map[string]bool{}
+	for _, e := range drain(t, c, "nq", "n2_worker") {
+		seen[*e.Type] = true
+	}
+	if !seen["data"] {
+		t.Fatalf("subscriber saw %v", seen)
+	}
+	q(t, c, "SELECT pgq_node.maint_watermark('nq')")
 }

@@ -361,3 +361,57 @@ func TestDifferentialMoreAPI(t *testing.T) {
 		tr.do("SELECT pgq.force_tick('a')")
 	})
 }
+
+// TestDifferentialTickerRules drives pgq.ticker's decisions by moving the last ticks'
+// times: with new events it waits for max_count events or max_lag; idle, it backs off
+// (not before max_lag/2, not before twice the previous interval unless idle_period
+// passed). ev_per_sec comes from fixed tick times and sequence values.
+func TestDifferentialTickerRules(t *testing.T) {
+	t.Parallel()
+	differential(t, func(tr *transcript, db *pgtest.Database) {
+		tick := "SELECT pgq.ticker('tq') IS NOT NULL"
+		// the last tick L and the one before it P, seconds before now()
+		at := func(lAgo, pAgo int) {
+			q(t, tr.conn, `UPDATE pgq.tick SET tick_time = now() - make_interval(secs => $1)
+			                WHERE tick_id = (SELECT max(tick_id) FROM pgq.tick)`, lAgo)
+			q(t, tr.conn, `UPDATE pgq.tick SET tick_time = now() - make_interval(secs => $1)
+			                WHERE tick_id = (SELECT max(tick_id) - 1 FROM pgq.tick)`, pAgo)
+		}
+		tr.do("SELECT pgq.create_queue('tq')")
+		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_max_count', '10')")
+		// max_lag 30 s, idle_period 10 min: seconds of margin for a slow machine
+		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_max_lag', '30 seconds')")
+		tr.do("SELECT pgq.set_queue_config('tq', 'ticker_idle_period', '10 minutes')")
+		tr.do(tick) // only tick 1 exists: always ticks
+		at(10, 50)
+		tr.do(tick) // idle, lag 10 < max_lag/2
+		at(20, 50)
+		tr.do(tick) // idle, lag 20 < 2 * (L - P) = 60 and < idle_period
+		at(70, 100)
+		tr.do(tick) // idle, lag 70 >= 2 * 30
+		at(610, 10000)
+		tr.do(tick) // idle, lag 610 >= idle_period
+		tr.do("SELECT pgq.insert_event('tq', 'e', 'd') FROM generate_series(1, 3)")
+		at(10, 1000)
+		tr.do(tick) // 3 new events, lag 10 < max_lag
+		at(40, 1000)
+		tr.do(tick) // lag 40 >= max_lag
+		tr.do("SELECT pgq.insert_event('tq', 'e', 'd') FROM generate_series(1, 12)")
+		at(0, 1000)
+		tr.do(tick) // 12 >= max_count
+		tr.do("SELECT tick_id, tick_event_seq FROM pgq.tick ORDER BY tick_id")
+		q(t, tr.conn, "UPDATE pgq.tick SET tick_time = '2020-01-01 00:00:00+00'::timestamptz + make_interval(secs => tick_id * 2)")
+		tr.do("SELECT ev_per_sec, ev_new, last_tick_id FROM pgq.get_queue_info('tq')")
+		tr.do("SELECT pgq.insert_event('tq', 'e', 'd')")
+		tr.do("SELECT ev_new FROM pgq.get_queue_info('tq')")
+		var got []string
+		for _, l := range tr.lines {
+			if strings.HasPrefix(l, tick) {
+				got = append(got, strings.TrimPrefix(l, tick+" => "))
+			}
+		}
+		if want := "(true) (false) (false) (true) (true) (false) (true) (true)"; strings.Join(got, " ") != want {
+			t.Errorf("%s: tick decisions %s, want %s", db.Name, strings.Join(got, " "), want)
+		}
+	})
+}

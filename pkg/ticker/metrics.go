@@ -9,6 +9,7 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	passes        *prometheus.CounterVec
 	ticks         *prometheus.CounterVec
+	earlyTicks    *prometheus.CounterVec
 	maintOps      *prometheus.CounterVec
 	retried       *prometheus.CounterVec
 	tickerLag     *prometheus.GaugeVec
@@ -29,6 +30,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		errors:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_database_errors_total", Help: "Errors talking to the database (connect, tick, maintenance, retry)."}, db),
 		passes:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_ticker_passes_total", Help: "Tick passes run (one call of pgq.ticker per queue each)."}, db),
 		ticks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_ticks_total", Help: "Ticks created by pgqd."}, q),
+		earlyTicks:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_early_ticks_total", Help: "Of those, ticks of low-latency queues made as soon as events committed, between regular ticker calls."}, q),
 		maintOps:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_maintenance_operations_total", Help: "Maintenance operations run (rows of pgq.maint_operations, with repeats)."}, db),
 		retried:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgqd_retry_events_total", Help: "Retry events moved back into their queues."}, db),
 		tickerLag:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqd_queue_ticker_lag_seconds", Help: "Age of the queue's newest tick."}, q),
@@ -39,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		consumerSeen:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqd_consumer_last_seen_seconds", Help: "Time since the consumer last asked for or finished a batch."}, c),
 		consumerAhead: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "pgqd_consumer_pending_events", Help: "Ticked events the consumer has not processed yet."}, c),
 	}
-	reg.MustRegister(m.up, m.errors, m.passes, m.ticks, m.maintOps, m.retried, m.tickerLag, m.eventsPerSec,
+	reg.MustRegister(m.up, m.errors, m.passes, m.ticks, m.earlyTicks, m.maintOps, m.retried, m.tickerLag, m.eventsPerSec,
 		m.pending, m.lastTick, m.consumerLag, m.consumerSeen, m.consumerAhead)
 	return m
 }
@@ -50,7 +52,7 @@ func (m *metrics) forgetDatabase(db string) {
 	for _, v := range []*prometheus.GaugeVec{m.up, m.tickerLag, m.eventsPerSec, m.pending, m.lastTick, m.consumerLag, m.consumerSeen, m.consumerAhead} {
 		v.DeletePartialMatch(l)
 	}
-	for _, v := range []*prometheus.CounterVec{m.errors, m.passes, m.ticks, m.maintOps, m.retried} {
+	for _, v := range []*prometheus.CounterVec{m.errors, m.passes, m.ticks, m.earlyTicks, m.maintOps, m.retried} {
 		v.DeletePartialMatch(l)
 	}
 }

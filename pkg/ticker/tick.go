@@ -15,8 +15,9 @@ import (
 type queueRef struct {
 	Name     string
 	ID       int64
-	DataPfx  string // parent of the queue's event tables, e.g. "pgq.event_5"
-	EventSeq string // the queue's event id sequence, e.g. "pgq.event_5_id_seq"
+	DataPfx  string  // parent of the queue's event tables, e.g. "pgq.event_5"
+	EventSeq string  // the queue's event id sequence, e.g. "pgq.event_5_id_seq"
+	MaxLag   float64 // queue_ticker_max_lag in seconds
 }
 
 // The queues a tick pass serves, and their fingerprint: the ids of the queues that are
@@ -24,7 +25,8 @@ type queueRef struct {
 // was built for with the current one and does nothing when they differ, so a queue
 // created, dropped, paused or resumed is noticed on the very next pass.
 const queuesSQL = `
-SELECT queue_name, queue_id::int8, queue_data_pfx, queue_event_seq
+SELECT queue_name, queue_id::int8, queue_data_pfx, queue_event_seq,
+       extract(epoch FROM queue_ticker_max_lag)::float8
   FROM pgq.queue
  WHERE NOT queue_external_ticker AND NOT queue_ticker_paused
  ORDER BY queue_id`
@@ -59,83 +61,183 @@ func quoteLiteral(s string) string {
 // ticking itself costs in the server; a burst leaves the client asleep.
 const burstTarget = time.Second
 
-// burst is a DO block that runs passes tick passes over one set of queues. Each pass
-// is its own transaction: for every queue it calls pgq.ticker, checks for committed
-// events the last tick does not cover (see the package documentation), and sends the
-// NOTIFY for a new tick in the transaction that made it, so consumers wake exactly
-// when the tick becomes visible. Between passes it sleeps what remains of the period.
-// A burst ends early, with status "changed", at the first pass that finds the set of
-// queues changed. It reports what it did in a final NOTICE (see parseBurstNotice).
+// tickLockTimeout bounds how long a tick pass waits for a lock (see burst).
+const tickLockTimeout = 200 * time.Millisecond
+
+// activeFor is how long after its last tick a low-latency queue counts as active and
+// is watched every pollStep for events to tick at once.
+const (
+	activeFor = time.Second
+	pollStep  = time.Millisecond
+)
+
+// burst is a DO block that ticks one set of queues for about burstTarget (or makes a
+// single pass). Each pass is its own transaction. For every queue:
+//
+//   - every ticker_period, a regular call: pgq.ticker, then, if PgQ left an idle
+//     queue alone, a check for committed events the last tick does not cover (an insert
+//     that was in flight at the last tick) and, if there are any, a forced tick;
+//   - in between, for a low-latency queue (ticker_max_lag <= ticker_period) that
+//     ticked within the last second, a check every millisecond for committed events
+//     past the last tick, ticked at once, but never sooner than ticker_period after
+//     the queue's previous tick. This is what brings the wait for a tick from half a
+//     period on average to about a millisecond.
+//
+// A new tick is announced with NOTIFY in the transaction that made it.
+//
+// Locks: pgq.drop_queue locks the queue's row, then drops its tables and sequences,
+// while pgq.ticker reads the queue's sequence and then needs the row (the tick's
+// foreign key): a pass can wait for drop_queue while holding what drop_queue waits
+// for. The tick connection therefore runs with a short lock_timeout (tickLockTimeout,
+// well under PostgreSQL's default one-second deadlock_timeout): the pass gives way,
+// drop_queue goes on, and the worker starts the next burst with the new set of queues.
+// A queue's event tables are also never looked at in the transaction that ticks it,
+// which keeps such waits rare. (Locking the queue row first would avoid them too, but a
+// row lock gives every pass a transaction id.) Between passes
+// the block sleeps until the next regular call, the end of a queue's ticker_period
+// after a tick, or a millisecond while a low-latency queue is active. A burst ends
+// early, with status "changed", when the set of queues changes, and reports what it
+// did in a final NOTICE (see parseBurstNotice).
 type burst struct {
 	sql    string
 	queues []queueRef
-	passes int
 }
 
 // noticePrefix starts the NOTICE a burst ends with.
 const noticePrefix = "pgqd-burst "
 
-func newBurst(qs []queueRef, period time.Duration, passes int) *burst {
-	return &burst{sql: buildBurstSQL(qs, period, passes), queues: qs, passes: passes}
+func newBurst(qs []queueRef, period time.Duration, single bool) *burst {
+	return &burst{sql: buildBurstSQL(qs, period, single), queues: qs}
 }
 
 // buildBurstSQL writes the DO block of a burst. Queue names, sequences and tables
 // are embedded as quoted literals and identifiers, so PL/pgSQL plans every query once
-// per burst.
-func buildBurstSQL(qs []queueRef, period time.Duration, passes int) string {
+// per burst. A single burst makes one pass.
+func buildBurstSQL(qs []queueRef, period time.Duration, single bool) string {
 	var b strings.Builder
 	n := len(qs)
-	zeros := "'{}'::int[]"
+	zeros, never := "'{}'::int[]", "'{}'::timestamptz[]"
 	if n > 0 {
 		zeros = fmt.Sprintf("array_fill(0, ARRAY[%d])", n)
+		never = fmt.Sprintf("array_fill('-infinity'::timestamptz, ARRAY[%d])", n)
 	}
 	fmt.Fprintf(&b, `DO $pgqd$
 DECLARE
   t bigint;
-  started timestamptz;
+  now_ timestamptz;
+  period interval := %[1]s;
+  active interval := %[2]s;
+  burst_end timestamptz := clock_timestamp() + %[3]s;
+  next_fp timestamptz := '-infinity';
+  wake timestamptz;
+  poll boolean;
   l_seq bigint;
   l_snap txid_snapshot;
-  ticks int[] := %[1]s;
-  late int[] := %[1]s;
+  last_call timestamptz[] := %[4]s;
+  last_tick timestamptz[] := %[4]s;
+  ticks int[] := %[5]s;
+  late int[] := %[5]s;
+  early int[] := %[5]s;
   done int := 0;
 BEGIN
-  FOR pass IN 1..%[2]d LOOP
-    started := clock_timestamp();
-    IF %[3]s IS DISTINCT FROM %[4]s THEN
-`, zeros, passes, fingerprintSQL, quoteLiteral(fingerprint(qs)))
-	b.WriteString("      " + raiseSummary("changed") + "\n      RETURN;\n    END IF;\n")
+`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstTarget), never, zeros)
+	for i, q := range qs {
+		fmt.Fprintf(&b, "  last_tick[%d] := coalesce((SELECT tick_time FROM pgq.tick WHERE tick_queue = %d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1), '-infinity');\n", i+1, q.ID)
+	}
+	fmt.Fprintf(&b, `  LOOP
+    now_ := clock_timestamp();
+    IF now_ >= next_fp THEN
+      IF %[1]s IS DISTINCT FROM %[2]s THEN
+        %[3]s
+        RETURN;
+      END IF;
+      next_fp := now_ + period;
+    END IF;
+    poll := false;
+    wake := burst_end;
+`, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"))
 	for i, q := range qs {
 		name := quoteLiteral(q.Name)
-		fmt.Fprintf(&b, `    t := pgq.ticker(%[1]s);
-    IF t IS NULL THEN
-      SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
-       WHERE tick_queue = %[2]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
-      IF pgq.seq_getval(%[3]s) <= l_seq AND (
-           EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
-        OR EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
-        PERFORM pgq.force_tick(%[1]s);
-        t := pgq.ticker(%[1]s);
-        late[%[5]d] := late[%[5]d] + 1;
+		fast := q.MaxLag <= period.Seconds()
+		fmt.Fprintf(&b, `    t := NULL;
+    IF now_ >= last_call[%[1]d] + period THEN
+      last_call[%[1]d] := now_;
+      t := pgq.ticker(%[2]s);
+      IF t IS NULL THEN
+        SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
+         WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
+        IF pgq.seq_getval(%[4]s) <= l_seq AND (
+             EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
+          OR EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
+          COMMIT; -- release the event tables before ticking (see the lock note above)
+          PERFORM pgq.force_tick(%[2]s);
+          t := pgq.ticker(%[2]s);
+          late[%[1]d] := late[%[1]d] + 1;
+        END IF;
       END IF;
-    END IF;
+`, i+1, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx))
+		if fast && !single {
+			fmt.Fprintf(&b, `    ELSIF now_ >= last_tick[%[1]d] + period AND now_ < last_tick[%[1]d] + active THEN
+      poll := true;
+      SELECT tick_snapshot INTO l_snap FROM pgq.tick
+       WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
+      IF EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
+         OR EXISTS (SELECT 1 FROM %[4]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap)))) THEN
+        COMMIT; -- release the event tables before ticking (see the lock note above)
+        last_call[%[1]d] := now_;
+        t := pgq.ticker(%[2]s);
+        IF t IS NULL THEN
+          PERFORM pgq.force_tick(%[2]s);
+          t := pgq.ticker(%[2]s);
+        END IF;
+        IF t IS NOT NULL THEN
+          early[%[1]d] := early[%[1]d] + 1;
+        END IF;
+      END IF;
+`, i+1, name, q.ID, quoteQualified(q.DataPfx))
+		}
+		fmt.Fprintf(&b, `    END IF;
     IF t IS NOT NULL THEN
-      PERFORM pg_notify(%[6]s, t::text);
-      ticks[%[5]d] := ticks[%[5]d] + 1;
+      PERFORM pg_notify(%[2]s, t::text);
+      ticks[%[1]d] := ticks[%[1]d] + 1;
+      last_tick[%[1]d] := now_;
     END IF;
-`, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx), i+1, quoteLiteral(pgq.TickChannel(q.Name)))
+    wake := least(wake, last_call[%[1]d] + period);
+`, i+1, quoteLiteral(pgq.TickChannel(q.Name)))
+		if fast && !single {
+			fmt.Fprintf(&b, `    IF now_ < last_tick[%[1]d] + active THEN
+      wake := least(wake, last_tick[%[1]d] + period);
+    END IF;
+`, i+1)
+		}
 	}
-	b.WriteString("    COMMIT;\n    done := pass;\n")
-	if passes > 1 {
-		fmt.Fprintf(&b, `    PERFORM pg_sleep(greatest(0, %g - extract(epoch FROM clock_timestamp() - started)));
-`, period.Seconds())
+	b.WriteString("    COMMIT;\n    done := done + 1;\n")
+	if single {
+		b.WriteString("    EXIT;\n")
+	} else {
+		// PL/pgSQL starts the next transaction right at COMMIT, so its now() is the
+		// commit time; the sleep gets a transaction of its own, ended after it, so that
+		// each pass runs with a fresh now() (PgQ's ticker computes lags from it and
+		// stamps the tick with it).
+		fmt.Fprintf(&b, `    EXIT WHEN clock_timestamp() >= burst_end;
+    IF poll THEN
+      wake := least(wake, clock_timestamp() + %s);
+    END IF;
+    PERFORM pg_sleep(greatest(0, extract(epoch FROM wake - clock_timestamp())));
+    COMMIT;
+`, intervalLiteral(pollStep))
 	}
 	b.WriteString("  END LOOP;\n  " + raiseSummary("done") + "\nEND\n$pgqd$")
 	return b.String()
 }
 
+func intervalLiteral(d time.Duration) string {
+	return fmt.Sprintf("interval '%d microseconds'", d.Microseconds())
+}
+
 // raiseSummary is the statement that reports a burst's outcome.
 func raiseSummary(status string) string {
-	return "RAISE NOTICE '" + noticePrefix + status + " % % %', done, array_to_string(ticks, ','), array_to_string(late, ',');"
+	return "RAISE NOTICE '" + noticePrefix + status + " % % % %', done, array_to_string(ticks, ','), array_to_string(late, ','), array_to_string(early, ',');"
 }
 
 // burstResult is what a burst reported.
@@ -143,11 +245,12 @@ type burstResult struct {
 	changed bool    // the queue set changed; the burst stopped early
 	passes  int     // passes completed
 	ticks   []int64 // new ticks per queue, in the burst's queue order
-	late    []int64 // of those, ticks for committed events past the last tick
+	late    []int64 // of those, ticks for events PgQ's rules took for idle
+	early   []int64 // of those, ticks made as soon as events committed
 }
 
-// parseBurstNotice reads "pgqd-burst STATUS PASSES TICKS LATE" (TICKS and LATE are
-// comma-separated counts per queue, possibly empty).
+// parseBurstNotice reads "pgqd-burst STATUS PASSES TICKS LATE EARLY" (TICKS, LATE
+// and EARLY are comma-separated counts per queue, possibly empty).
 func parseBurstNotice(msg string, nqueues int) (burstResult, error) {
 	var r burstResult
 	rest, ok := strings.CutPrefix(msg, noticePrefix)
@@ -155,7 +258,7 @@ func parseBurstNotice(msg string, nqueues int) (burstResult, error) {
 		return r, fmt.Errorf("not a burst notice: %q", msg)
 	}
 	f := strings.Split(rest, " ")
-	for len(f) < 4 {
+	for len(f) < 5 {
 		f = append(f, "")
 	}
 	switch f[0] {
@@ -189,6 +292,9 @@ func parseBurstNotice(msg string, nqueues int) (burstResult, error) {
 		return r, err
 	}
 	if r.late, err = counts(f[3]); err != nil {
+		return r, err
+	}
+	if r.early, err = counts(f[4]); err != nil {
 		return r, err
 	}
 	return r, nil

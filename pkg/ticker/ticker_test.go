@@ -405,3 +405,116 @@ func TestRetryEventsComeBack(t *testing.T) {
 		})
 	})
 }
+
+// A low-latency queue (ticker_max_lag <= ticker_period) that is active gets its events
+// ticked as soon as they commit, between regular ticker calls; a queue with PgQ's
+// default thresholds never does.
+func TestLowLatencyQueueIsTickedAsSoonAsEventsCommit(t *testing.T) {
+	eachFlavour(t, func(t *testing.T, f flavour) {
+		db := f.shared.DB(t)
+		conn := db.Conn(t)
+		// Low latency: tick whenever there are events. No idle ticks: one right after an
+		// event's tick would start a new ticker_period spacing, and the event after it
+		// would wait for the regular call.
+		exec(t, conn, "SELECT pgq.create_queue('fast')")
+		exec(t, conn, "SELECT pgq.set_queue_config('fast', 'ticker_max_lag', '0')")
+		exec(t, conn, "SELECT pgq.set_queue_config('fast', 'ticker_idle_period', '1 hour')")
+		exec(t, conn, "SELECT pgq.create_queue('batched')")
+		cfg := testConfig(db.Cluster, db.Name)
+		cfg.TickerPeriod = lifecycle.Duration(500 * time.Millisecond)
+		r := runDaemon(t, cfg)
+		early := func(q string) float64 { return testutil.ToFloat64(r.d.m.earlyTicks.WithLabelValues(db.Name, q)) }
+		// Events 600ms apart: past each tick's 500ms spacing, within the second in
+		// which the queue counts as active. A regular call comes at a random moment in
+		// the next 500ms; the millisecond watch almost always ticks first.
+		for i := 0; i < 5; i++ {
+			before, _ := lastTick(conn, "fast")
+			exec(t, conn, "SELECT pgq.insert_event('fast', 't', 'x')")
+			exec(t, conn, "SELECT pgq.insert_event('batched', 't', 'x')")
+			ticksPast(t, conn, "fast", before)
+			time.Sleep(600 * time.Millisecond) // spacing the events, not waiting for a result
+		}
+		waitFor(t, 10*time.Second, "early ticks counted", func() (bool, error) { return early("fast") >= 1, nil })
+		if n := early("batched"); n != 0 {
+			t.Fatalf("queue with default thresholds got %v early ticks", n)
+		}
+	})
+}
+
+// A tick's time is when it was taken: a tick covering an event is never stamped
+// earlier than the event's transaction began. (Inside a burst PostgreSQL starts each
+// transaction at the previous COMMIT; a pass that slept in that transaction once
+// stamped ticks up to a ticker_period too early, which also skewed PgQ's lag rules.)
+func TestTickTimeIsWhenTheTickWasTaken(t *testing.T) {
+	eachFlavour(t, func(t *testing.T, f flavour) {
+		ctx := context.Background()
+		db := f.shared.DB(t)
+		conn := db.Conn(t)
+		exec(t, conn, "SELECT pgq.create_queue('q')")
+		exec(t, conn, "SELECT pgq.set_queue_config('q', 'ticker_max_lag', '0')")
+		exec(t, conn, "SELECT pgq.register_consumer('q', 'c')")
+		cfg := testConfig(db.Cluster, db.Name)
+		cfg.TickerPeriod = lifecycle.Duration(400 * time.Millisecond)
+		runDaemon(t, cfg)
+		for i := 0; i < 4; i++ {
+			exec(t, conn, "SELECT pgq.insert_event('q', 't', $1)", strconv.Itoa(i))
+			var got bool
+			waitFor(t, 30*time.Second, "event in a batch", func() (bool, error) {
+				var batch *int64
+				if err := conn.QueryRow(ctx, "SELECT pgq.next_batch('q', 'c')").Scan(&batch); err != nil || batch == nil {
+					return false, err
+				}
+				var early int
+				err := conn.QueryRow(ctx, `SELECT count(*) FROM pgq.get_batch_events($1) e, pgq.get_batch_info($1) b
+					WHERE b.batch_end < e.ev_time`, *batch).Scan(&early)
+				if err != nil {
+					return false, err
+				}
+				if early > 0 {
+					t.Fatalf("batch %d: its end tick is stamped before %d of its events began", *batch, early)
+				}
+				var n int
+				if err := conn.QueryRow(ctx, "SELECT count(*) FROM pgq.get_batch_events($1)", *batch).Scan(&n); err != nil {
+					return false, err
+				}
+				exec(t, conn, "SELECT pgq.finish_batch($1)", *batch)
+				got = got || n > 0
+				return got, nil
+			})
+			time.Sleep(150 * time.Millisecond) // spread the events over the period, not waiting for a result
+		}
+	})
+}
+
+// Queues can be dropped under a running pgqd: a tick pass never holds a queue's event
+// tables while it ticks that queue, so pgq.drop_queue (queue row, then tables) cannot
+// deadlock with it.
+func TestDropQueueWhileTickingDoesNotDeadlock(t *testing.T) {
+	eachFlavour(t, func(t *testing.T, f flavour) {
+		ctx := context.Background()
+		db := f.shared.DB(t)
+		conn := db.Conn(t)
+		producer := db.Conn(t)
+		cfg := testConfig(db.Cluster, db.Name)
+		cfg.TickerPeriod = lifecycle.Duration(10 * time.Millisecond)
+		r := runDaemon(t, cfg)
+		for i := 0; i < 15; i++ {
+			q := fmt.Sprintf("churn_%d", i)
+			exec(t, conn, "SELECT pgq.create_queue($1)", q)
+			exec(t, conn, "SELECT pgq.set_queue_config($1, 'ticker_max_lag', '0')", q)
+			exec(t, conn, "SELECT pgq.register_consumer($1, 'c')", q)
+			// Keep the queue busy so that the millisecond watch probes its tables.
+			for j := 0; j < 20; j++ {
+				exec(t, producer, "SELECT pgq.insert_event($1, 't', 'x')", q)
+			}
+			before, _ := lastTick(conn, q)
+			ticksPast(t, conn, q, before)
+			if _, err := conn.Exec(ctx, "SELECT pgq.drop_queue($1, true)", q); err != nil {
+				t.Fatalf("drop_queue(%s) under a running pgqd: %v", q, err)
+			}
+		}
+		if n := testutil.ToFloat64(r.d.m.errors.WithLabelValues(db.Name)); n != 0 {
+			t.Fatalf("pgqd had %v errors while queues were dropped", n)
+		}
+	})
+}

@@ -276,8 +276,6 @@ func (w *worker) checkPgq(ctx context.Context, conn *pgx.Conn) (bool, string, er
 // tick connection.
 func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string) error {
 	connected := time.Now()
-	var queues []queueRef
-	reload := true
 	lastStats := time.Now()
 	first := true
 	timer := time.NewTimer(0)
@@ -306,22 +304,27 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		// server or network hang instead, the busy tracker stops the watchdog pings.
 		bctx := context.WithoutCancel(ctx)
 		w.tickBusy.enter(burstTarget + tickTimeout)
-		if reload {
-			qs, err := loadQueues(bctx, conn)
-			if err != nil {
-				w.tickBusy.leave()
-				return err
-			}
-			queues, reload = qs, false
-			w.mu.Lock()
-			w.queues = len(qs)
-			w.mu.Unlock()
+		// The queue list (and each queue's ticker_max_lag) is read for every burst: one
+		// small query a second at most.
+		queues, err := loadQueues(bctx, conn)
+		if err != nil {
+			w.tickBusy.leave()
+			return err
 		}
-		passes := 1
-		if period < burstTarget && !first {
-			passes = int(burstTarget / period)
+		w.mu.Lock()
+		w.queues = len(queues)
+		w.mu.Unlock()
+		// The first burst of a session and long periods make a single pass.
+		single := first || period >= burstTarget
+		_, err = w.burst(bctx, conn, queues, period, single, notices)
+		if err != nil && w.burstGaveWay(bctx, conn, queues, err) {
+			// A queue was dropped, or a lock wait timed out: run the next burst at
+			// once, with the queues as they are now.
+			w.tickBusy.leave()
+			w.log.Debug("tick burst gave way; starting the next one", zap.Error(err))
+			timer.Reset(0)
+			continue
 		}
-		res, err := w.burst(bctx, conn, queues, period, passes, notices)
 		if err == nil && (first || time.Since(lastStats) >= time.Duration(cfg.StatsPeriod)) {
 			err = w.stats(bctx, conn, cfg)
 			lastStats = time.Now()
@@ -332,25 +335,37 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			// queues again.
 			return err
 		}
-		if res.changed {
-			reload = true
-		}
 		if first {
 			w.setState(stateRunning, nil)
 			first = false
 		}
-		// A multi-pass burst already slept after its last pass.
+		// A multi-pass burst slept after its last pass; after a single pass, wait
+		// what remains of the period.
 		next := time.Duration(0)
-		if passes == 1 && !res.changed {
+		if single {
 			next = period - time.Since(lastStart)
 		}
 		timer.Reset(max(next, 0))
 	}
 }
 
+// burstGaveWay reports whether a failed burst only gave way to a change of the queues
+// (a queue dropped or paused mid-burst) or to a lock held elsewhere, rather than
+// failing: then the session goes on.
+func (w *worker) burstGaveWay(ctx context.Context, conn *pgx.Conn, queues []queueRef, err error) bool {
+	if isSQLState(err, "55P03") { // lock_not_available: lock_timeout
+		return true
+	}
+	if conn.PgConn().IsClosed() {
+		return false
+	}
+	now, lerr := loadQueues(ctx, conn)
+	return lerr == nil && fingerprint(now) != fingerprint(queues)
+}
+
 // burst runs one burst and accounts for its ticks.
-func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, passes int, notices *[]string) (burstResult, error) {
-	b := newBurst(qs, period, passes)
+func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, single bool, notices *[]string) (burstResult, error) {
+	b := newBurst(qs, period, single)
 	*notices = (*notices)[:0]
 	if _, err := conn.Exec(ctx, b.sql); err != nil {
 		return burstResult{}, fmt.Errorf("tick: %w", err)
@@ -376,7 +391,10 @@ func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, perio
 			w.ticks.Add(n)
 		}
 		if res.late[i] > 0 {
-			w.log.Debug("ticked committed events past the last tick", zap.String("queue", qs[i].Name), zap.Int64("ticks", res.late[i]))
+			w.log.Debug("ticked committed events PgQ took the queue for idle", zap.String("queue", qs[i].Name), zap.Int64("ticks", res.late[i]))
+		}
+		if res.early[i] > 0 {
+			w.d.m.earlyTicks.WithLabelValues(w.db, qs[i].Name).Add(float64(res.early[i]))
 		}
 	}
 	return res, nil

@@ -3,13 +3,17 @@
 --
 -- PL/pgSQL caches the plan of static SQL for the session but plans EXECUTE'd SQL on
 -- every call; PgQ's C insert caches its plans per queue. The generated functions pick
--- the queue's statements through a tree of IFs on queue_id and cur_table, so an insert
--- runs prepared plans only; a queue or table they do not know (created since) takes
--- the dynamic path, which is equally correct. To keep the functions small, only the 500
--- newest queues get static paths. insert_event(7) gets the same body with
--- its own arguments instead of calling insert_event_raw (one PL/pgSQL call less per
--- event); its signature, SECURITY DEFINER and grants stay. create_queue and drop_queue
--- call this, and so does the installer (sql/pgq/functions/pgq.insert_event_raw.sql). Serialised by a transaction advisory lock.
+-- the queue's sequence and current table's INSERT through a tree of IFs on queue_id
+-- (O(log n) comparisons), so an insert runs prepared plans only; a queue or table they
+-- do not know (created since, or beyond the limit) and a queue with insert restrictions
+-- (queue_disable_insert, queue_per_tx_limit) take the general path with a dynamic
+-- INSERT, which is equally correct. Each session parses the whole function on its first call,
+-- so only the 100 newest queues get static paths (about 5 ms of parsing at 100).
+-- insert_event(7) gets the same body with its own arguments instead of calling
+-- insert_event_raw (one PL/pgSQL call less per event); its signature, SECURITY DEFINER
+-- and grants stay. create_queue and drop_queue call this, and so does the installer
+-- (sql/pgq/functions/pgq.insert_event_raw.sql). Serialised by a transaction advisory
+-- lock.
 -- Result: the number of queues with static paths.
 CREATE OR REPLACE FUNCTION pgq._refresh_insert_event_raw()
 RETURNS integer
@@ -21,6 +25,7 @@ DECLARE
     leaves text[];
     tables text;
     i int;
+    k int;
     -- value expressions: [1] raw, [2] insert_event(7)
     v_id constant text[] := ARRAY['coalesce($2, seq)', 'seq'];
     v_rest constant text[] := ARRAY['coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11',
@@ -32,45 +37,28 @@ DECLARE
         'pgq.insert_event(queue_name text, ev_type text, ev_data text, ev_extra1 text, ev_extra2 text, '
         || 'ev_extra3 text, ev_extra4 text) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER'];
     cols constant text := '(ev_id, ev_time, ev_owner, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)';
-    -- after nextval: the disabled and per-transaction checks, as the C insert makes them
-    checks constant text := $checks$
-    IF q.queue_disable_insert AND current_setting('session_replication_role') <> 'replica' THEN
-        RAISE EXCEPTION 'Insert into queue disallowed';
-    END IF;
-    IF q.queue_per_tx_limit IS NOT NULL THEN
-        counter := 'pgq.tx_events_' || q.queue_id;
-        n := coalesce(nullif(current_setting(counter, true), ''), '0')::int + 1;
-        IF n > q.queue_per_tx_limit THEN
-            RAISE EXCEPTION 'Queue ''%'' allows max % events from one TX', $1, q.queue_per_tx_limit;
-        END IF;
-        PERFORM set_config(counter, n::text, true);
-    END IF;
-$checks$;
-    dynamic text;
     body text;
-    k int;
 BEGIN
     PERFORM pg_advisory_xact_lock(7553907431870551552);  -- "pgq insert paths"
     FOR k IN 1 .. 2 LOOP
         ids := '{}';
         leaves := '{}';
-        dynamic := 'EXECUTE ''INSERT INTO '' || q.queue_data_pfx || ''_'' || q.queue_cur_table || '' ' || cols
-            || ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'' USING id, ' || v_rest[k] || ';';
         FOR q IN SELECT * FROM (SELECT queue_id, queue_data_pfx, queue_event_seq, queue_ntables FROM pgq.queue
-                   ORDER BY queue_id DESC LIMIT 500) newest ORDER BY queue_id LOOP
+                                 ORDER BY queue_id DESC LIMIT 100) newest
+                 ORDER BY queue_id
+        LOOP
             ids := ids || q.queue_id;
             tables := '';
             FOR i IN 0 .. q.queue_ntables - 1 LOOP
                 tables := tables || CASE WHEN i = 0 THEN 'IF' ELSE 'ELSIF' END
-                       || ' q.queue_cur_table = ' || i || E' THEN\n    INSERT INTO '
-                       || q.queue_data_pfx || '_' || i || ' ' || cols || ' VALUES (id, ' || v_rest[k] || E');\n';
+                       || ' q.queue_cur_table = ' || i || ' THEN INSERT INTO ' || q.queue_data_pfx || '_' || i
+                       || ' ' || cols || ' VALUES (id, ' || v_rest[k] || E'); RETURN id;\n';
             END LOOP;
-            leaves := leaves || ('seq := nextval(' || quote_literal(q.queue_event_seq) || '::regclass);'
-                                 || checks || 'id := ' || v_id[k] || E';\n'
-                                 || tables || E'ELSE\n    ' || dynamic || E'\nEND IF;');
+            leaves := leaves || ('seq := nextval(' || quote_literal(q.queue_event_seq) || E'::regclass);\n'
+                                 || E'IF NOT q.queue_disable_insert AND q.queue_per_tx_limit IS NULL THEN\n'
+                                 || 'id := ' || v_id[k] || E';\n' || tables || E'END IF;\nEND IF;');
         END LOOP;
-        leaves := leaves || ('seq := nextval(q.queue_event_seq::regclass);' || checks
-                             || 'id := ' || v_id[k] || E';\n' || dynamic);
+        leaves := leaves || 'NULL;'::text;
 
         body := $head$
 #variable_conflict use_column
@@ -82,7 +70,6 @@ DECLARE
     counter text;
 BEGIN
     -- Generated by pgq._refresh_insert_event_raw(); see sql/pgq/functions/pgq.insert_event_raw.sql.
-    -- Queues it does not know take the EXECUTE path at the end.
     SELECT queue_id, queue_data_pfx, queue_cur_table, queue_event_seq, queue_disable_insert, queue_per_tx_limit
       INTO q
       FROM pgq.queue WHERE queue_name = $1;
@@ -92,10 +79,31 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'No such queue';
     END IF;
-$head$ || pgq._insert_event_tree(ids, leaves) || $tail$
+    -- A known queue without insert restrictions returns from its static INSERT.
+$head$ || pgq._insert_event_tree(ids, leaves) || $general$
+    -- Everything else: restrictions checked after nextval (as the C insert does), then
+    -- a dynamic INSERT.
+    IF seq IS NULL THEN
+        seq := nextval(q.queue_event_seq::regclass);
+    END IF;
+    IF q.queue_disable_insert AND current_setting('session_replication_role') <> 'replica' THEN
+        RAISE EXCEPTION 'Insert into queue disallowed';
+    END IF;
+    IF q.queue_per_tx_limit IS NOT NULL THEN
+        counter := 'pgq.tx_events_' || q.queue_id;
+        n := coalesce(nullif(current_setting(counter, true), ''), '0')::int + 1;
+        IF n > q.queue_per_tx_limit THEN
+            RAISE EXCEPTION 'Queue ''%'' allows max % events from one TX', $1, q.queue_per_tx_limit;
+        END IF;
+        PERFORM set_config(counter, n::text, true);
+    END IF;
+    id := $general$ || v_id[k] || $tail$;
+    EXECUTE 'INSERT INTO ' || q.queue_data_pfx || '_' || q.queue_cur_table || ' $tail$ || cols
+        || $tail2$ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'
+      USING id, $tail2$ || v_rest[k] || $end$;
     RETURN id;
 END;
-$tail$;
+$end$;
         EXECUTE 'CREATE OR REPLACE FUNCTION ' || head[k] || ' AS ' || quote_literal(body);
     END LOOP;
     RETURN cardinality(ids);

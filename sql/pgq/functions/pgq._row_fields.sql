@@ -1,14 +1,15 @@
--- pgq._row_fields(row_text): split the text form of a row (record_out: "(a,"b c",)")
+-- pgq._row_fields(row_text, upto): split the text form of a row (record_out: "(a,"b c",)")
 -- into the text forms of its columns, as the triggers need them.
 --
 -- Unquoted empty fields are NULL. A quoted field (record_out quotes values holding
 -- spaces, commas, quotes, parentheses or backslashes, and empty strings) may have been
 -- cut at its commas: pieces are joined again until its quotes balance, then it loses
 -- the outer quotes and the doubling of " and \.
+-- upto: stop after this many columns (NULL: all), when only the first ones are needed.
 -- Result: text[] with one element per (not dropped) column, in column order.
-CREATE OR REPLACE FUNCTION pgq._row_fields(row_text text)
+CREATE OR REPLACE FUNCTION pgq._row_fields(row_text text, upto int DEFAULT NULL)
 RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE STRICT
+LANGUAGE plpgsql IMMUTABLE
 AS $fn$
 DECLARE
     parts text[];
@@ -16,7 +17,9 @@ DECLARE
     acc text;
     p text;
 BEGIN
-    IF row_text = '()' THEN
+    IF row_text IS NULL THEN
+        RETURN NULL;
+    ELSIF row_text = '()' THEN
         RETURN ARRAY[NULL]::text[];
     END IF;
     parts := string_to_array(substr(row_text, 2, length(row_text) - 2), ',');
@@ -30,6 +33,7 @@ BEGIN
             acc := p;
         ELSE
             fields := fields || nullif(p, '');
+            EXIT WHEN cardinality(fields) >= upto;
             CONTINUE;
         END IF;
         IF (length(acc) - length(replace(acc, '"', ''))) % 2 = 0 THEN
@@ -43,6 +47,7 @@ BEGIN
             fields := fields || acc;
             acc := NULL;
         END IF;
+        EXIT WHEN cardinality(fields) >= upto;
     END LOOP;
     RETURN fields;
 END;

@@ -1,8 +1,9 @@
 -- pgq._table_meta(i_relid): read the triggers' description of a table from the catalog
 -- into transaction-local settings: pgq.tg_<relid>_n (column names), _t (type oids),
--- _p (primary key columns in index order), _a (all column positions), _m ("t" when the
--- table has _pgq_ev_* magic columns), all but _m as text arrays, and _s (the statement's
--- start time).
+-- _p (primary key columns in index order), _a (all column positions), _k (column names
+-- urlencoded), _f (a format() string "key=%s&..." for rows of plain values), _m
+-- ("true" when the table has _pgq_ev_* magic columns), _n/_t/_p/_a/_k as text arrays,
+-- and _s (the statement's start time).
 --
 -- pgq._trigger_event reads the settings, and calls this again for a later statement or
 -- when the row at hand has another number of columns (added or dropped since), so the
@@ -32,6 +33,10 @@ BEGIN
             set_config(prefix || '_t', types::text, true),
             set_config(prefix || '_p', pkeys::text, true),
             set_config(prefix || '_a', ARRAY(SELECT generate_series(1, cardinality(names)))::text, true),
+            set_config(prefix || '_k', ARRAY(SELECT pgq._urlencode(n) FROM unnest(names) WITH ORDINALITY AS u(n, o)
+                                             ORDER BY o)::text, true),
+            set_config(prefix || '_f', (SELECT coalesce(string_agg(replace(pgq._urlencode(n), '%', '%%') || '=%s', '&' ORDER BY o), '')
+                                          FROM unnest(names) WITH ORDINALITY AS u(n, o)), true),
             set_config(prefix || '_m', (EXISTS (SELECT 1 FROM unnest(names) n WHERE n LIKE '\_pgq\_ev\_%'))::text, true),
             set_config(prefix || '_s', statement_timestamp()::text, true);
     RETURN true;

@@ -44,6 +44,7 @@ DECLARE
     k int;
     pos int;
     meta text;      -- prefix of the table description settings
+    fast boolean;   -- no ignored, magic or SQL-payload handling needed
     done boolean;   -- results of calls made in expressions (cheaper than PERFORM)
     ev_id bigint;
     when_type oid;
@@ -130,11 +131,9 @@ BEGIN
         RETURN skip;
     END IF;
 
-    IF i_new IS NOT NULL THEN
-        new := pgq._row_fields(i_new);
-    END IF;
-    IF i_old IS NOT NULL THEN
-        old := pgq._row_fields(i_old);
+    new := pgq._row_fields(i_new);
+    IF new IS NULL THEN
+        old := pgq._row_fields(i_old);  -- DELETE
     END IF;
     -- Columns (dropped ones are absent from the row text too) and the primary key, looked
     -- up once per statement and table (see pgq._table_meta).
@@ -148,13 +147,26 @@ BEGIN
         names := current_setting(meta || '_n')::text[];
     END IF;
     pkeys := coalesce(pkey_arg, current_setting(meta || '_p')::text[]);
+    fast := cardinality(ignore_cols) = 0 AND i_kind <> 'sql' AND current_setting(meta || '_m') = 'false';
+    IF i_op = 'UPDATE' THEN
+        IF fast AND NOT backup THEN
+            -- only OLD's key columns are looked at: split it up to the last of them
+            pos := 0;
+            FOR k IN 1 .. cardinality(pkeys) LOOP
+                pos := greatest(pos, array_position(names, pkeys[k]));
+            END LOOP;
+            old := pgq._row_fields(i_old, pos);
+        ELSE
+            old := pgq._row_fields(i_old);
+        END IF;
+    END IF;
     cur := CASE WHEN i_op = 'DELETE' THEN old ELSE new END;
 
     IF i_op <> 'INSERT' AND cardinality(pkeys) = 0 THEN
         RAISE EXCEPTION 'Update/Delete on table without pkey';
     END IF;
 
-    IF cardinality(ignore_cols) = 0 AND i_kind <> 'sql' AND current_setting(meta || '_m') = 'false' THEN
+    IF fast THEN
         -- Every column goes out and an UPDATE always makes an event: only the key check.
         payload_cols := current_setting(meta || '_a')::int[];
         IF i_op = 'UPDATE' AND i_new IS DISTINCT FROM i_old THEN
@@ -214,9 +226,14 @@ BEGIN
 
     IF i_kind = 'logu' THEN
         ev[1] := opname || ':' || array_to_string(pkeys, ',');
-        ev[2] := pgq._urlencode_row(names, cur, payload_cols);
+        IF fast AND array_position(cur, NULL) IS NULL AND array_to_string(cur, '') ~ '^[-.0-9A-Za-z_ ]*$' THEN
+            -- every column, none NULL, nothing to %-encode: one format() call
+            ev[2] := translate(format(current_setting(meta || '_f'), VARIADIC cur), ' ', '+');
+        ELSE
+            ev[2] := pgq._urlencode_row(current_setting(meta || '_k')::text[], cur, payload_cols);
+        END IF;
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := pgq._urlencode_row(names, old, payload_cols);
+            ev[4] := pgq._urlencode_row(current_setting(meta || '_k')::text[], old, payload_cols);
         END IF;
     ELSIF i_kind = 'sql' THEN
         ev[1] := opname;
@@ -247,7 +264,7 @@ BEGIN
         END IF;
         ev[2] := v;
         IF backup AND i_op = 'UPDATE' THEN
-            ev[4] := pgq._urlencode_row(names, old, payload_cols);
+            ev[4] := pgq._urlencode_row(current_setting(meta || '_k')::text[], old, payload_cols);
         END IF;
     ELSE
         ev[1] := '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(i_schema)::text

@@ -36,6 +36,7 @@ $fn$;
 -- Errors: "no such queue", "This queue has external tick source.", "Ticker has been
 -- paused for this queue", "Invalid PgQ state: ..." when the last tick is from the
 -- future (restored dump); warnings "Negative new_events? ...", "Dubious PgQ state: ...".
+-- Unlike PgQ 3.5, a call that makes no tick does not assign a transaction id.
 -- Result: the new tick id, or NULL when no tick was due.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
 RETURNS bigint
@@ -48,6 +49,7 @@ DECLARE
     new_events bigint;
     lag interval;
     tick bigint;
+    cur_txid bigint;
 BEGIN
     SELECT queue_id, queue_tick_seq, queue_external_ticker, queue_ticker_paused,
            queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period,
@@ -71,17 +73,21 @@ BEGIN
      WHERE tick_queue = q.queue_id
      ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
     IF FOUND THEN
-        IF last.sxmin > txid_current() THEN
+        -- The next transaction id to be assigned bounds every tick taken so far;
+        -- reading it, unlike txid_current(), gives this transaction no id, so a call
+        -- that makes no tick writes nothing (no WAL, no commit flush, no id used up).
+        cur_txid := txid_snapshot_xmax(txid_current_snapshot());
+        IF last.sxmin > cur_txid THEN
             RAISE EXCEPTION 'Invalid PgQ state: old xmin=%, old xmax=%, cur txid=%',
-                last.sxmin, last.sxmax, txid_current();
+                last.sxmin, last.sxmax, cur_txid;
         END IF;
         new_events := q.event_seq - last.tick_event_seq;
         lag := now() - last.tick_time;
         IF new_events < 0 THEN
             RAISE WARNING 'Negative new_events?  old=% cur=%', last.tick_event_seq, q.event_seq;
         END IF;
-        IF last.sxmax > txid_current() THEN
-            RAISE WARNING 'Dubious PgQ state: old xmax=%, cur txid=%', last.sxmax, txid_current();
+        IF last.sxmax > cur_txid THEN
+            RAISE WARNING 'Dubious PgQ state: old xmax=%, cur txid=%', last.sxmax, cur_txid;
         END IF;
 
         IF new_events > 0 THEN
