@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/skytools-go/skytools/pkg/pgq"
@@ -121,15 +122,8 @@ func eventTable(ctx context.Context, tx pgx.Tx, queue string) (pgx.Identifier, e
 			return nil, fmt.Errorf("queue %s: lock against rotation: %w", queue, err)
 		}
 	}
-	return pgx.Identifier(splitQualified(name)), nil
-}
-
-// splitQualified splits "schema.table" as current_event_table returns it (unquoted).
-func splitQualified(name string) []string {
-	for i := 0; i < len(name); i++ {
-		if name[i] == '.' {
-			return []string{name[:i], name[i+1:]}
-		}
+	if schema, table, ok := strings.Cut(name, "."); ok { // unquoted, as current_event_table returns it
+		return pgx.Identifier{schema, table}, nil
 	}
-	return []string{name}
+	return pgx.Identifier{name}, nil
 }

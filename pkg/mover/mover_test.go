@@ -199,3 +199,17 @@ func TestNotifyReloadAndStop(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
 }
+
+// A destination queue that does not exist needs an operator: the daemon says which
+// and exits 1 (systemd restarts it), rather than retrying forever.
+func TestMissingDestinationQueueEndsTheDaemon(t *testing.T) {
+	t.Parallel()
+	e := setup(t, relaytest.Ours, "lost")
+	p := relaytest.NewProcess(t, "queue-mover", "lost")
+	p.WriteConfig(strings.Replace(e.config(""), `dst_queue = "moved"`, `dst_queue = "nowhere"`, 1))
+	produce(t, e.srcPool, "q", 0, 3)
+	p.Start()
+	if code := p.Wait(time.Minute); code != 1 || !strings.Contains(p.Stderr(), "destination queue nowhere: queue not found") {
+		t.Fatalf("exit %d, want 1 naming the queue:\n%s", code, p.Stderr())
+	}
+}
