@@ -2,8 +2,6 @@ package dispatch_test
 
 import (
 	"fmt"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,14 +111,7 @@ func TestBulkModeKill9BeforeAndAfterTheTargetCommit(t *testing.T) {
 		relaytest.WaitFor(t, time.Minute, "the queue consumed", relaytest.Drained(t, e.srcPool, "q", "disp"))
 		e.checkBulk()
 		p.WaitMetric("dispatcher_batches_already_applied_total", 1)
-		p.Signal(syscall.SIGTERM) // a batch in progress finishes first
-		if code := p.Wait(time.Minute); code != 0 {
-			t.Fatalf("exit code %d after SIGTERM", code)
-		}
-		out, code := p.Run("status")
-		if code != 0 || !strings.Contains(out, "in sync") {
-			t.Fatalf("status (exit %d):\n%s", code, out)
-		}
+		p.StopInSync()
 	})
 }
 

@@ -80,9 +80,9 @@ func (h *Handler) HandleBatch(ctx context.Context, b *pgq.Batch) error {
 	case ModeTable:
 		a = &tableMode{state: st}
 	case ModeCube:
-		a = &cubeMode{state: st, folds: map[string]*fold{}}
+		a = &cubeMode{state: st}
 	default:
-		a = &bulkMode{state: st, folds: map[string]*fold{}}
+		a = &bulkMode{state: st}
 	}
 	for {
 		evs, err := b.Fetch(ctx)
@@ -212,8 +212,35 @@ type fold struct {
 	rows  []*Row // nil: the key's last change was a DELETE
 }
 
-func newFold(m *tableMeta, ident pgx.Identifier, name string, pk []string) *fold {
-	return &fold{meta: m, ident: ident, name: name, pk: pk, index: map[string]int{}}
+// folds are the folds of a batch, one per destination table, in the order the tables
+// first appear.
+type folds struct {
+	byName map[string]*fold
+	order  []*fold
+}
+
+// put records ch as the newest change of its key in the fold of table name.
+func (fs *folds) put(m *tableMeta, ident pgx.Identifier, name string, ch Change) error {
+	f := fs.byName[name]
+	if f == nil {
+		if fs.byName == nil {
+			fs.byName = map[string]*fold{}
+		}
+		f = &fold{meta: m, ident: ident, name: name, pk: ch.PKey, index: map[string]int{}}
+		fs.byName[name] = f
+		fs.order = append(fs.order, f)
+	}
+	return f.put(ch)
+}
+
+// apply applies every fold, in order.
+func (fs *folds) apply(ctx context.Context, s *state) error {
+	for _, f := range fs.order {
+		if err := f.apply(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // put records ch as the key's newest change.

@@ -85,8 +85,7 @@ func (m *tableMode) finish(ctx context.Context) error {
 // event time, keeping the latest row per key and period or every version.
 type cubeMode struct {
 	*state
-	folds map[string]*fold
-	order []*fold
+	folds folds
 }
 
 func (m *cubeMode) add(ctx context.Context, ev *pgq.Event, t *Table, ch Change) error {
@@ -113,13 +112,7 @@ func (m *cubeMode) add(ctx context.Context, ev *pgq.Event, t *Table, ch Change) 
 	if len(ch.PKey) == 0 {
 		return bad(`keep = "latest" needs a primary key, and the event has none`)
 	}
-	f := m.folds[part.name]
-	if f == nil {
-		f = newFold(meta, part.ident, part.name, ch.PKey)
-		m.folds[part.name] = f
-		m.order = append(m.order, f)
-	}
-	return f.put(ch)
+	return m.folds.put(meta, part.ident, part.name, ch)
 }
 
 func (m *cubeMode) block(ctx context.Context) error { return m.flushLarge(ctx) }
@@ -128,20 +121,14 @@ func (m *cubeMode) finish(ctx context.Context) error {
 	if err := m.copies.flushAll(ctx, m.tx, m.wrote); err != nil {
 		return err
 	}
-	for _, f := range m.order {
-		if err := f.apply(ctx, m.state); err != nil {
-			return err
-		}
-	}
-	return nil
+	return m.folds.apply(ctx, m.state)
 }
 
 // bulkMode is bulk_loader: changes folded per key, then one DELETE and one COPY per
 // table.
 type bulkMode struct {
 	*state
-	folds map[string]*fold
-	order []*fold
+	folds folds
 }
 
 func (m *bulkMode) add(ctx context.Context, _ *pgq.Event, t *Table, ch Change) error {
@@ -154,22 +141,14 @@ func (m *bulkMode) add(ctx context.Context, _ *pgq.Event, t *Table, ch Change) e
 		m.copies.add(meta.ident, meta.name, cols, vals)
 		return nil
 	}
-	f := m.folds[meta.name]
-	if f == nil {
-		f = newFold(meta, meta.ident, meta.name, ch.PKey)
-		m.folds[meta.name] = f
-		m.order = append(m.order, f)
-	}
-	return f.put(ch)
+	return m.folds.put(meta, meta.ident, meta.name, ch)
 }
 
 func (m *bulkMode) block(ctx context.Context) error { return m.flushLarge(ctx) }
 
 func (m *bulkMode) finish(ctx context.Context) error {
-	for _, f := range m.order {
-		if err := f.apply(ctx, m.state); err != nil {
-			return err
-		}
+	if err := m.folds.apply(ctx, m.state); err != nil {
+		return err
 	}
 	return m.copies.flushAll(ctx, m.tx, m.wrote)
 }

@@ -141,14 +141,7 @@ func TestKill9BeforeAndAfterTheTargetCommitNeitherLosesNorRepeats(t *testing.T) 
 			}
 		}
 		p.WaitMetric("queue_mover_batches_already_applied_total", 1)
-		p.Signal(syscall.SIGTERM) // a batch in progress finishes first
-		if code := p.Wait(time.Minute); code != 0 {
-			t.Fatalf("exit code %d after SIGTERM", code)
-		}
-		out, code := p.Run("status")
-		if code != 0 || !strings.Contains(out, "in sync") {
-			t.Fatalf("status (exit %d):\n%s", code, out)
-		}
+		p.StopInSync()
 	})
 }
 

@@ -168,6 +168,21 @@ func (p *Process) WaitMetric(series string, want float64) {
 	}
 }
 
+// StopInSync stops the daemon with SIGTERM (a batch in progress finishes first),
+// expects exit code 0, and then the status command to report source and
+// destination in sync.
+func (p *Process) StopInSync() {
+	p.t.Helper()
+	p.Signal(syscall.SIGTERM)
+	if code := p.Wait(time.Minute); code != 0 {
+		p.t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	out, code := p.Run("status")
+	if code != 0 || !strings.Contains(out, "in sync") {
+		p.t.Fatalf("status (exit %d):\n%s", code, out)
+	}
+}
+
 // Run runs one of the tool's admin commands with the config file and returns its
 // output and exit code.
 func (p *Process) Run(args ...string) (string, int) {
