@@ -72,7 +72,7 @@ func (h *Handler) HandleBatch(ctx context.Context, b *pgq.Batch) error {
 	// Partition bounds and values without an offset are read as UTC, the same way
 	// the dispatcher computes periods.
 	if _, err := b.Tx.Exec(ctx, "SET LOCAL TimeZone = 'UTC'"); err != nil {
-		return err
+		return fmt.Errorf("destination: set TimeZone: %w", err)
 	}
 	st := &state{tx: b.Tx, metas: map[string]*tableMeta{}, parts: map[string]bool{}, h: h}
 	var a applier
