@@ -1,4 +1,6 @@
-// Command dispatcher is the table/cube/bulk dispatcher. See docs/dispatcher.md.
+// Command dispatcher applies the trigger events of a queue to tables in another
+// database, exactly once: into time partitions, per-period cubes, or as bulk loads.
+// See docs/dispatcher.md.
 package main
 
 import (
@@ -6,12 +8,9 @@ import (
 	"os"
 
 	"github.com/skytools-go/skytools/pkg/cli"
+	"github.com/skytools-go/skytools/pkg/dispatch"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), cli.Tool{
-		Name:    "dispatcher",
-		Summary: "reshapes queue events into partitioned, cube or bulk-loaded tables",
-		Daemon:  cli.NotImplemented("dispatching"),
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), dispatch.Tool(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -1,4 +1,5 @@
-// Command queue-mover is the queue mover. See docs/queue-mover.md.
+// Command queue-mover moves events from a queue in one database to a queue in
+// another, exactly once. See docs/queue-mover.md.
 package main
 
 import (
@@ -6,12 +7,9 @@ import (
 	"os"
 
 	"github.com/skytools-go/skytools/pkg/cli"
+	"github.com/skytools-go/skytools/pkg/mover"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), cli.Tool{
-		Name:    "queue-mover",
-		Summary: "moves events from a queue in one database to a queue in another",
-		Daemon:  cli.NotImplemented("queue moving"),
-	}, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli.Main(context.Background(), mover.Tool(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/skytools-go/skytools/pkg/pgtest"
+	"github.com/skytools-go/skytools/pkg/relay/relaytest"
 )
 
 // sandbox is a real systemd booted in a PID + mount namespace of its own, so unit
@@ -282,5 +283,90 @@ func TestPgqdServiceUnderRealSystemd(t *testing.T) {
 	}
 	if code := strings.TrimSpace(s.must("systemctl", "show", "-p", "ExecMainStatus", "--value", "pgqd.service")); code != "0" {
 		t.Fatalf("pgqd exit status %s after stop", code)
+	}
+}
+
+// queue-mover@NAME and dispatcher@NAME under a real systemd: the instance name is the
+// config file's base name and the consumer's name, READY=1 and STATUS= reach
+// systemd, events are moved and dispatched, the journal has QUEUE= fields, reload
+// and stop work.
+func TestRelayServicesUnderRealSystemd(t *testing.T) {
+	root := installRoot(t)
+	t.Setenv(pgtest.EnvBaseDir, filepath.Join(root, "pgtest"))
+	c := pgtest.NewCluster(t)
+	src, dst := c.DB(t), c.DB(t)
+	srcPool, dstPool := src.Pool(t), dst.Pool(t)
+	ctx := context.Background()
+	for _, db := range []*pgtest.Database{src, dst} {
+		conn := db.Conn(t)
+		if err := relaytest.InstallOurs(ctx, conn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relaytest.Queue(t, srcPool, "orders", "moveit")
+	relaytest.Queue(t, srcPool, "changes", "dwh")
+	relaytest.Queue(t, dstPool, "orders", "")
+	relaytest.Exec(t, srcPool, `CREATE TABLE accounts (id int PRIMARY KEY, balance int);
+CREATE TRIGGER q AFTER INSERT OR UPDATE OR DELETE ON accounts FOR EACH ROW EXECUTE PROCEDURE pgq.logutriga('changes')`)
+	relaytest.Exec(t, dstPool, `CREATE TABLE accounts (id int PRIMARY KEY, balance int)`)
+
+	prefix := filepath.Join(root, "prefix")
+	etc := filepath.Join(root, "etc")
+	cmd := exec.Command("make", "install", "PREFIX="+prefix, "SYSCONFDIR="+etc)
+	cmd.Dir = "../.."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	common := fmt.Sprintf("src_db = %q\ndst_db = %q\nloop_delay = \"100ms\"\n", src.ConnString, dst.ConnString)
+	files := map[string]string{
+		"queue-mover/moveit.toml": common + "queue = \"orders\"\n",
+		"dispatcher/dwh.toml":     common + "queue = \"changes\"\nmode = \"bulk\"\n[[table]]\nname = \"accounts\"\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(etc, "skytools", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := bootSandbox(t, root, filepath.Join(prefix, "lib/systemd/system"))
+	units := []string{"queue-mover@moveit.service", "dispatcher@dwh.service"}
+	for _, u := range units {
+		s.must("systemctl", "start", u) // Type=notify: returns after READY=1
+		if st := strings.TrimSpace(s.must("systemctl", "is-active", u)); st != "active" {
+			t.Fatalf("%s is %s", u, st)
+		}
+	}
+	relaytest.Ticker(t, srcPool, "orders")
+	relaytest.Ticker(t, srcPool, "changes")
+	relaytest.Exec(t, srcPool, `SELECT pgq.insert_event('orders', 'order.new', g::text) FROM generate_series(1, 50) g;
+INSERT INTO accounts SELECT g, g * 10 FROM generate_series(1, 20) g; UPDATE accounts SET balance = 0 WHERE id <= 5; DELETE FROM accounts WHERE id > 15`)
+	relaytest.WaitFor(t, time.Minute, "events moved and dispatched", func() bool {
+		return relaytest.Val[int64](t, dstPool, "SELECT count(*) FROM pgq.event_template") == 50 &&
+			relaytest.Val[int64](t, dstPool, "SELECT count(*) FROM accounts WHERE balance = 0 OR id <= 15") == 15
+	})
+	if n := relaytest.Val[int64](t, dstPool, "SELECT count(*) FROM accounts"); n != 15 {
+		t.Fatalf("destination accounts: %d rows, want 15", n)
+	}
+	for _, u := range units {
+		relaytest.WaitFor(t, time.Minute, u+" status line", func() bool {
+			return strings.Contains(s.must("systemctl", "show", "-p", "StatusText", "--value", u), " events")
+		})
+		pid := strings.TrimSpace(s.must("systemctl", "show", "-p", "MainPID", "--value", u))
+		if user := strings.TrimSpace(s.must("ps", "-o", "user=", "-p", pid)); user != "postgres" {
+			t.Fatalf("%s runs as %q, want postgres", u, user)
+		}
+	}
+	if e := s.journal(units[0], "QUEUE=orders", "CONSUMER=moveit"); len(e) == 0 || e[0]["SYSLOG_IDENTIFIER"] != "queue-mover" {
+		t.Fatalf("no journal entry of queue-mover with QUEUE=orders CONSUMER=moveit: %v", e)
+	}
+	for _, u := range units {
+		s.must("systemctl", "reload", u)
+		relaytest.WaitFor(t, time.Minute, u+" reload logged", func() bool {
+			return len(s.journal(u, "MESSAGE=configuration reloaded")) > 0
+		})
+		s.must("systemctl", "stop", u)
+		if res := strings.TrimSpace(s.must("systemctl", "show", "-p", "Result", "--value", u)); res != "success" {
+			t.Fatalf("%s stop result %q", u, res)
+		}
 	}
 }
