@@ -15,12 +15,12 @@
 //
 //  1. The consumer (pkg/pgq with a Target, see pkg/relay) opens a transaction in the
 //     destination database and checks the stored position against the batch.
-//  2. In that transaction: take a txid (SELECT txid_current()), then look up the
-//     destination queue's current event table. The order matters: a table rotation
-//     that this lookup does not see commits after our txid was taken, so the batches
-//     that cover our transaction read the old table too. Under REPEATABLE READ or
-//     SERIALIZABLE the queue row is also locked FOR KEY SHARE, which fails instead of
-//     writing into a table no batch would read (the same measures as pgq.InsertEvents).
+//  2. In that transaction, pgq.EventTable finds the destination queue's current event
+//     table safely against a table rotation: it takes the transaction's txid first, so
+//     a rotation the lookup does not see commits after it and the batches covering us
+//     read the old table too; under REPEATABLE READ or SERIALIZABLE with the original
+//     PgQ it also locks the queue row FOR KEY SHARE, which fails rather than write into
+//     a table no batch would read.
 //  3. One COPY into that table streams the whole batch: events are read from the
 //     source block by block (fetch_size) and written as they arrive, so memory stays
 //     bounded whatever the batch size. ev_id is left to the column default (the

@@ -2,11 +2,8 @@ package mover
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/skytools-go/skytools/pkg/pgq"
 	"github.com/skytools-go/skytools/pkg/relay"
 )
@@ -35,9 +32,10 @@ func (h *Handler) HandleBatch(ctx context.Context, b *pgq.Batch) error {
 	if !src.Next() {
 		return src.Err() // an empty batch writes nothing
 	}
-	table, err := eventTable(ctx, b.Tx, h.queue)
+	// The destination queue's current event table, looked up safely against rotation.
+	table, err := pgq.EventTable(ctx, b.Tx, h.queue)
 	if err != nil {
-		return err
+		return fmt.Errorf("destination queue %s: %w", h.queue, err)
 	}
 	src.started = true
 	n, err := b.Tx.CopyFrom(ctx, table, eventColumns, src)
@@ -87,43 +85,3 @@ func (s *batchSource) Values() ([]any, error) {
 }
 
 func (s *batchSource) Err() error { return s.err }
-
-const (
-	// takeTxIDSQL gives the transaction its txid before the event table is looked up.
-	takeTxIDSQL = `SELECT txid_current()`
-	// eventTableSQL finds the queue's current event table and whether the transaction
-	// runs above READ COMMITTED.
-	eventTableSQL = `SELECT pgq.current_event_table(queue_name),
-       current_setting('transaction_isolation') <> 'read committed'
-  FROM pgq.queue WHERE queue_name = $1`
-	// lockQueueSQL holds off a table rotation until the transaction ends, or fails when
-	// one happened after the transaction's snapshot.
-	lockQueueSQL = `SELECT 1 FROM pgq.queue WHERE queue_name = $1 FOR KEY SHARE`
-)
-
-// eventTable returns the table to COPY into; see step 2 in the package documentation.
-func eventTable(ctx context.Context, tx pgx.Tx, queue string) (pgx.Identifier, error) {
-	if _, err := tx.Exec(ctx, takeTxIDSQL); err != nil {
-		return nil, fmt.Errorf("queue %s: take txid: %w", queue, err)
-	}
-	var (
-		name   string
-		repeat bool
-	)
-	err := tx.QueryRow(ctx, eventTableSQL, queue).Scan(&name, &repeat)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("destination queue %s: %w", queue, pgq.ErrQueueNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("queue %s: find the current event table: %w", queue, err)
-	}
-	if repeat {
-		if _, err := tx.Exec(ctx, lockQueueSQL, queue); err != nil {
-			return nil, fmt.Errorf("queue %s: lock against rotation: %w", queue, err)
-		}
-	}
-	if schema, table, ok := strings.Cut(name, "."); ok { // unquoted, as current_event_table returns it
-		return pgx.Identifier{schema, table}, nil
-	}
-	return pgx.Identifier{name}, nil
-}

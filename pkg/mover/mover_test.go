@@ -202,7 +202,7 @@ func TestMissingDestinationQueueEndsTheDaemon(t *testing.T) {
 	p.WriteConfig(strings.Replace(e.config(""), `dst_queue = "moved"`, `dst_queue = "nowhere"`, 1))
 	produce(t, e.srcPool, "q", 0, 3)
 	p.Start()
-	if code := p.Wait(time.Minute); code != 1 || !strings.Contains(p.Stderr(), "destination queue nowhere: queue not found") {
+	if code := p.Wait(time.Minute); code != 1 || !strings.Contains(p.Stderr(), "destination queue nowhere: ") || !strings.Contains(p.Stderr(), "queue not found") {
 		t.Fatalf("exit %d, want 1 naming the queue:\n%s", code, p.Stderr())
 	}
 }

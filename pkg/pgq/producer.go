@@ -75,6 +75,20 @@ func CopyEvents(ctx context.Context, tx pgx.Tx, queue string, events []Event) (i
 	return bulkInsert(ctx, tx, queue, events, true)
 }
 
+// EventTable returns the event table to COPY new events of queue into, in transaction
+// tx, for callers that stream their own COPY (queue-mover does, a batch at a time).
+// It is safe against a table rotation at any isolation level, as [InsertEvents] is;
+// COPY the columns ev_time, ev_type, ev_data and ev_extra1..4, and let ev_id and
+// ev_txid take the table's defaults (the queue's sequence, the transaction's txid),
+// so the ticker notices the new events. It needs the pgq_admin role.
+func EventTable(ctx context.Context, tx pgx.Tx, queue string) (pgx.Identifier, error) {
+	table, _, _, err := bulkTarget(ctx, tx, queue)
+	if err != nil {
+		return nil, who{queue: queue}.wrap("find event table", err)
+	}
+	return table, nil
+}
+
 func bulkInsert(ctx context.Context, tx pgx.Tx, queue string, events []Event, keep bool) (int64, error) {
 	w := who{queue: queue}
 	if len(events) == 0 {
