@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,71 +18,21 @@ import (
 // Autovacuum is off: its ANALYZE transactions take txids, which would move tick
 // snapshots' xmin and with it rotation decisions the tests compare.
 var pg = pgtest.NewShared(pgtest.Conf("autovacuum = off")).WithTemplate(func(ctx context.Context, conn *pgx.Conn) error {
-	s, err := schema.PgQ()
-	if err != nil {
-		return err
-	}
-	_, err = schema.Install(ctx, conn, s...)
+	_, err := schema.InstallPgQ(ctx, conn)
 	return err
 })
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 
-// extTemplate is a second template database in the same cluster holding the original
-// C extension (CREATE EXTENSION pgq), made on first use.
-var extTemplate struct {
-	once sync.Once
-	err  error
-}
-
-const extTemplateName = "pgtest_ext_template"
+// ext is a second template database in the same cluster with the original C extension
+// (CREATE EXTENSION pgq), made on first use.
+var ext = pg.Template("pgtest_ext_template", pgtest.CreateExtension("pgq"))
 
 // extDB returns a fresh database with the original PgQ extension, for differential
 // tests. It skips (fails under PGTEST_REQUIRE=1) when the extension is not installed.
 func extDB(t testing.TB) *pgtest.Database {
 	t.Helper()
-	c := pg.Cluster(t)
-	ctx := context.Background()
-	admin, err := c.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	pgtest.RequireExtension(t, admin, "pgq")
-	extTemplate.once.Do(func() {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+extTemplateName+" IS_TEMPLATE true"); err != nil {
-			extTemplate.err = err
-			return
-		}
-		conn, err := c.Connect(ctx, extTemplateName)
-		if err != nil {
-			extTemplate.err = err
-			return
-		}
-		defer conn.Close(ctx)
-		_, extTemplate.err = conn.Exec(ctx, "CREATE EXTENSION pgq")
-	})
-	if extTemplate.err != nil {
-		t.Fatalf("extension template: %v", extTemplate.err)
-	}
-	name := fmt.Sprintf("ext_%s", strings.ToLower(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name())))
-	if len(name) > 50 {
-		name = name[:50]
-	}
-	name = fmt.Sprintf("%s_%d", name, time.Now().UnixNano()%1000000)
-	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY file_copy",
-		pgx.Identifier{name}.Sanitize(), extTemplateName)); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		a, err := c.Connect(context.Background(), "postgres")
-		if err != nil {
-			return
-		}
-		defer a.Close(context.Background())
-		_, _ = a.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	return &pgtest.Database{Name: name, ConnString: c.ConnString(name), Cluster: c}
+	return ext.DB(t)
 }
 
 // q runs one statement and fails the test on error.

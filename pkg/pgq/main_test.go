@@ -24,11 +24,7 @@ import (
 var pg = pgtest.NewShared().WithTemplate(installOurs)
 
 func installOurs(ctx context.Context, conn *pgx.Conn) error {
-	s, err := schema.PgQ()
-	if err != nil {
-		return err
-	}
-	_, err = schema.Install(ctx, conn, s...)
+	_, err := schema.InstallPgQ(ctx, conn)
 	return err
 }
 
@@ -66,68 +62,13 @@ func bothFlavors(t *testing.T, f func(t *testing.T, fl flavor)) {
 	}
 }
 
-var origTemplate struct {
-	once sync.Once
-	err  error
-}
-
-const origTemplateName = "pgq_orig_template"
+// orig is a second template database with the original extension, made on first use.
+var orig = pg.Template("pgq_orig_template", pgtest.CreateExtension("pgq"))
 
 // origDB returns a fresh database with the original PgQ extension.
 func origDB(t *testing.T) *pgtest.Database {
 	t.Helper()
-	c := pg.Cluster(t)
-	ctx := context.Background()
-	admin, err := c.Connect(ctx, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	pgtest.RequireExtension(t, admin, "pgq")
-	origTemplate.once.Do(func() {
-		if _, err := admin.Exec(ctx, "CREATE DATABASE "+origTemplateName+" IS_TEMPLATE true"); err != nil {
-			origTemplate.err = err
-			return
-		}
-		conn, err := c.Connect(ctx, origTemplateName)
-		if err != nil {
-			origTemplate.err = err
-			return
-		}
-		defer conn.Close(ctx)
-		_, origTemplate.err = conn.Exec(ctx, "CREATE EXTENSION pgq")
-	})
-	if origTemplate.err != nil {
-		t.Fatalf("original PgQ template: %v", origTemplate.err)
-	}
-	name := fmt.Sprintf("orig_%d", origSeq.Add(1))
-	q := fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s STRATEGY file_copy", name, origTemplateName)
-	if _, err := admin.Exec(ctx, q); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		a, err := c.Connect(context.Background(), "postgres")
-		if err != nil {
-			return
-		}
-		defer a.Close(context.Background())
-		_, _ = a.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return &pgtest.Database{Name: name, ConnString: c.ConnString(name), Cluster: c}
-}
-
-var origSeq counter
-
-type counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *counter) Add(d int) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += d
-	return c.n
+	return orig.DB(t)
 }
 
 // env is what most tests need: a database with a queue and a pool on it.

@@ -312,3 +312,24 @@ func TestFromDataDirStartsAPreparedDataDirectory(t *testing.T) {
 		t.Fatalf("server listens on %q, not its own socket directory %q", got, c.SockDir)
 	}
 }
+
+var twoWays = pg.Template("pgtest_second_template", func(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "CREATE TABLE second (v text); INSERT INTO second VALUES ('other template')")
+	return err
+})
+
+func TestSecondTemplate(t *testing.T) {
+	t.Parallel()
+	a, b := twoWays.DB(t), twoWays.DB(t)
+	if a.Name == b.Name {
+		t.Fatal("same database twice")
+	}
+	if got := queryString(t, a.Conn(t), "SELECT v FROM second"); got != "other template" {
+		t.Fatalf("got %q", got)
+	}
+	// The package's own template is untouched by the second one.
+	var n int
+	if err := pg.DB(t).Conn(t).QueryRow(context.Background(), "SELECT count(*) FROM pg_tables WHERE tablename = 'second'").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("main template has table second: %d %v", n, err)
+	}
+}

@@ -247,3 +247,36 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Template is another template database of a Shared cluster, for tests that need
+// databases prepared two ways (our PgQ and the original extension, say).
+type Template struct {
+	s     *Shared
+	name  string
+	setup func(ctx context.Context, conn *pgx.Conn) error
+	once  sync.Once
+	err   error
+}
+
+// Template adds a template database called name to the shared cluster; setup runs in
+// it once, on first use. A setup that reports a missing extension
+// (ErrMissingExtension) skips the tests that use it, except under PGTEST_REQUIRE=1.
+func (s *Shared) Template(name string, setup func(ctx context.Context, conn *pgx.Conn) error) *Template {
+	return &Template{s: s, name: name, setup: setup}
+}
+
+// DB creates a fresh database from the template for the test, as Shared.DB does.
+func (tm *Template) DB(t testing.TB) *Database {
+	t.Helper()
+	c := tm.s.Cluster(t)
+	tm.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		tm.err = c.prepareTemplate(ctx, tm.name, tm.setup)
+	})
+	if tm.err != nil {
+		skipOrFail(t, fmt.Errorf("template %s: %w", tm.name, tm.err))
+	}
+	name := fmt.Sprintf("%s_%d", dbNamePart(t.Name()), tm.s.seq.Add(1))
+	return c.newDatabase(t, name, tm.name)
+}

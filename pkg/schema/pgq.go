@@ -1,6 +1,11 @@
 package schema
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
 
 // PgQ returns the schemas `pgqd install` installs, in dependency order: pgq, then
 // pgq_coop.
@@ -18,4 +23,14 @@ func embeddedAll(names ...string) ([]Schema, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// InstallPgQ installs or upgrades pgq and pgq_coop in the database, as `pgqd install`
+// does.
+func InstallPgQ(ctx context.Context, conn *pgx.Conn) ([]Result, error) {
+	schemas, err := PgQ()
+	if err != nil {
+		return nil, err
+	}
+	return Install(ctx, conn, schemas...)
 }

@@ -38,11 +38,7 @@ var flavours = []flavour{
 
 // installOurs installs skytools' PgQ as `pgqd install` does.
 func installOurs(ctx context.Context, conn *pgx.Conn) error {
-	schemas, err := schema.PgQ()
-	if err != nil {
-		return err
-	}
-	_, err = schema.Install(ctx, conn, schemas...)
+	_, err := schema.InstallPgQ(ctx, conn)
 	return err
 }
 

@@ -41,16 +41,12 @@ subscriptions. Runs in one transaction under an advisory lock; a second run chan
 nothing. Refuses to touch a pgq schema that belongs to the C extension (CREATE
 EXTENSION pgq): pgqd works with that one as it is.`,
 		Run: func(ctx context.Context, env *cli.Env, _ []string) error {
-			schemas, err := schema.PgQ()
-			if err != nil {
-				return err
-			}
 			conn, err := env.Connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer conn.Close(context.WithoutCancel(ctx))
-			results, err := schema.Install(ctx, conn, schemas...)
+			results, err := schema.InstallPgQ(ctx, conn)
 			if err != nil {
 				return fmt.Errorf("install into database %s: %w", conn.Config().Database, err)
 			}

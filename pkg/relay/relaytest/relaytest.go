@@ -20,11 +20,7 @@ import (
 
 // InstallOurs installs this project's PgQ, as `pgqd install` does.
 func InstallOurs(ctx context.Context, conn *pgx.Conn) error {
-	s, err := schema.PgQ()
-	if err != nil {
-		return err
-	}
-	_, err = schema.Install(ctx, conn, s...)
+	_, err := schema.InstallPgQ(ctx, conn)
 	return err
 }
 
