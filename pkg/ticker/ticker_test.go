@@ -417,18 +417,19 @@ func TestLowLatencyQueueIsTickedAsSoonAsEventsCommit(t *testing.T) {
 		exec(t, conn, "SELECT pgq.set_queue_config('fast', 'ticker_idle_period', '1 hour')")
 		exec(t, conn, "SELECT pgq.create_queue('batched')")
 		cfg := testConfig(db.Cluster, db.Name)
-		cfg.TickerPeriod = lifecycle.Duration(500 * time.Millisecond)
+		cfg.TickerPeriod = lifecycle.Duration(300 * time.Millisecond)
 		r := runDaemon(t, cfg)
 		early := func(q string) float64 { return testutil.ToFloat64(r.d.m.earlyTicks.WithLabelValues(db.Name, q)) }
-		// Events 600ms apart: past each tick's 500ms spacing, within the second in
-		// which the queue counts as active. A regular call comes at a random moment in
-		// the next 500ms; the millisecond watch almost always ticks first.
+		// Events 400ms apart: past each tick's 300ms spacing, and well within the
+		// second in which the queue counts as active after its sequence moved (even on
+		// a loaded machine). A regular call comes at a random moment in the next 300ms;
+		// the watch, every 30ms, almost always ticks first.
 		for i := 0; i < 5; i++ {
 			before, _ := lastTick(conn, "fast")
 			exec(t, conn, "SELECT pgq.insert_event('fast', 't', 'x')")
 			exec(t, conn, "SELECT pgq.insert_event('batched', 't', 'x')")
 			ticksPast(t, conn, "fast", before)
-			time.Sleep(600 * time.Millisecond) // spacing the events, not waiting for a result
+			time.Sleep(400 * time.Millisecond) // spacing the events, not waiting for a result
 		}
 		waitFor(t, 10*time.Second, "early ticks counted", func() (bool, error) { return early("fast") >= 1, nil })
 		if n := early("batched"); n != 0 {
