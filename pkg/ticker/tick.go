@@ -56,11 +56,27 @@ func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// burstTarget is how long one burst of passes runs inside the database: one round trip
-// per second instead of one per pass. At a 10ms ticker_period a client-driven loop
-// costs more CPU in the client (waking up, the protocol, the Go scheduler) than the
-// ticking itself costs in the server; a burst leaves the client asleep.
-const burstTarget = time.Second
+// A burst of passes runs inside the database, so that pgqd makes one round trip per
+// burst instead of one per pass. At a 10ms ticker_period a client-driven loop costs
+// more CPU in the client (waking up, the protocol, the Go scheduler) than the ticking
+// itself costs in the server; a burst leaves the client asleep. A burst lasts 100
+// passes, between minBurst and maxBurst: its fixed cost (the DO block is compiled and
+// its statements planned anew) then stays small next to the passes. Shutdown and
+// reload cancel a burst rather than wait for its end.
+const (
+	minBurst = time.Second
+	maxBurst = 10 * time.Second
+)
+
+// burstLength is how long a burst runs at the given ticker period.
+func burstLength(period time.Duration) time.Duration {
+	return min(max(100*period, minBurst), maxBurst)
+}
+
+// fingerprintEvery is how often (at most) a burst checks whether the set of queues
+// changed. A queue dropped or paused meanwhile fails the pass at once (the burst gives
+// way); one created meanwhile is picked up by this check or the next burst.
+const fingerprintEvery = 200 * time.Millisecond
 
 // tickLockTimeout bounds how long a tick pass waits for a lock (see burst).
 const tickLockTimeout = 200 * time.Millisecond
@@ -75,7 +91,7 @@ func watchStep(period time.Duration) time.Duration {
 	return max(period/10, time.Millisecond)
 }
 
-// burst is a DO block that ticks one set of queues for about burstTarget (or makes a
+// burst is a DO block that ticks one set of queues for burstLength (or makes a
 // single pass). For every queue:
 //
 //   - every ticker_period, a regular call: pgq.ticker, then, if PgQ left an idle
@@ -87,13 +103,17 @@ func watchStep(period time.Duration) time.Duration {
 //     sooner than ticker_period after the queue's previous tick. This brings the wait
 //     for a tick from half a period on average to about a watch step.
 //
+// The check for committed events that PgQ took the queue for idle runs with every
+// regular call while the queue's events flow, and at most once a second otherwise.
+//
 // A new tick is announced with NOTIFY in the transaction that made it. Between passes
 // the block sleeps until the next regular call, the end of a queue's ticker_period
 // after a tick, or a watch step while a low-latency queue is active. A pass that made
-// a regular call or a tick commits at its end; a pass that only watched does not, and
-// the next pass starts with a COMMIT when its transaction is more than a millisecond
-// old: PL/pgSQL starts each transaction at the previous COMMIT, and PgQ's ticker needs
-// a fresh now() (it computes lags from it and stamps the tick with it).
+// a tick, or probed all of a queue's event tables (whose locks would hold off
+// rotation's TRUNCATE during the sleep), commits at its end; any other pass leaves that
+// to the next one, which starts with a COMMIT when its transaction is more than a
+// millisecond old: PL/pgSQL starts each transaction at the previous COMMIT, and PgQ's
+// ticker needs a fresh now() (it computes lags from it and stamps the tick with it).
 //
 // Locks: pgq.drop_queue locks the queue's row, then drops its tables and sequences,
 // while pgq.ticker reads the queue's sequence and then needs the row (the tick's
@@ -151,13 +171,14 @@ DECLARE
   last_call timestamptz[] := %[4]s;
   last_tick timestamptz[] := %[4]s;
   active_until timestamptz[] := %[4]s;
+  last_probe timestamptz[] := %[4]s;
   last_seq bigint[] := %[6]s;
   ticks int[] := %[5]s;
   late int[] := %[5]s;
   early int[] := %[5]s;
   done int := 0;
 BEGIN
-`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstTarget), never, zeros, nulls)
+`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstLength(period)), never, zeros, nulls)
 	for i, q := range qs {
 		// A queue whose last tick carried events (its event sequence moved past the
 		// tick before) starts the burst as active, so that watching carries over from one
@@ -182,12 +203,12 @@ BEGIN
         %[3]s
         RETURN;
       END IF;
-      next_fp := now_ + period;
+      next_fp := now_ + %[4]s;
     END IF;
     watch := false;
     wrote := false;
     wake := burst_end;
-`, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"))
+`, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"), intervalLiteral(max(period, fingerprintEvery)))
 	for i, q := range qs {
 		writeQueuePass(&b, i+1, q, q.MaxLag <= period.Seconds() && !single)
 	}
@@ -213,16 +234,20 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
 	fmt.Fprintf(b, `    t := NULL;
     IF now_ >= last_call[%[1]d] + period THEN
       last_call[%[1]d] := now_;
-      wrote := true;
       t := pgq.ticker(%[2]s);
-      s := pgq.seq_getval(%[4]s);
+      s := (SELECT last_value FROM %[6]s); -- what pgq.seq_getval reads, without the call
       IF s IS DISTINCT FROM last_seq[%[1]d] THEN
         IF last_seq[%[1]d] IS NOT NULL THEN
           active_until[%[1]d] := now_ + active;
         END IF;
         last_seq[%[1]d] := s;
       END IF;
-      IF t IS NULL THEN
+      -- The check for committed events PgQ took the queue for idle: every call while
+      -- events flow, at most once a second otherwise (a long-idle queue can only get
+      -- such an event from a long-running producer transaction).
+      IF t IS NULL AND (now_ < active_until[%[1]d] OR now_ >= last_probe[%[1]d] + interval '1 second') THEN
+        last_probe[%[1]d] := now_;
+        wrote := true; -- commit after probing: the probe's locks would hold off rotation
         SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
          WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
         IF s <= l_seq AND (
@@ -234,7 +259,7 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
           late[%[1]d] := late[%[1]d] + 1;
         END IF;
       END IF;
-`, i, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx))
+`, i, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx), quoteQualified(q.EventSeq))
 	if fast {
 		fmt.Fprintf(b, `    ELSIF now_ >= last_tick[%[1]d] + period AND now_ < active_until[%[1]d] THEN
       watch := true;
@@ -267,6 +292,7 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
 	}
 	fmt.Fprintf(b, `    END IF;
     IF t IS NOT NULL THEN
+      wrote := true;
       PERFORM pg_notify(%[2]s, t::text);
       ticks[%[1]d] := ticks[%[1]d] + 1;
       last_tick[%[1]d] := now_;

@@ -185,7 +185,7 @@ func (w *worker) session(ctx context.Context, startMaint func(), bo *backoff) ti
 	cfg := w.d.config()
 	w.tickBusy.enter(connectTimeout)
 	var notices []string
-	conn, err := connectWithNotices(ctx, cfg.Connstr, w.db, burstTarget+tickTimeout, func(msg string) {
+	conn, err := connectWithNotices(ctx, cfg.Connstr, w.db, maxBurst+tickTimeout, func(msg string) {
 		notices = append(notices, msg)
 	})
 	w.tickBusy.leave()
@@ -299,14 +299,13 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			w.log.Debug("connection lifetime reached, reconnecting")
 			return nil
 		}
-		// A burst is not interrupted by shutdown: it ends on its own within about a
-		// second. Its time limit is the connection's statement_timeout; should the
-		// server or network hang instead, the busy tracker stops the watchdog pings.
-		bctx := context.WithoutCancel(ctx)
-		w.tickBusy.enter(burstTarget + tickTimeout)
-		// The queue list (and each queue's ticker_max_lag) is read for every burst: one
-		// small query a second at most.
-		queues, err := loadQueues(bctx, conn)
+		// Small statements around a burst are not interrupted by shutdown. A burst's
+		// time limit is the connection's statement_timeout; should the server or network
+		// hang instead, the busy tracker stops the watchdog pings.
+		qctx := context.WithoutCancel(ctx)
+		w.tickBusy.enter(burstLength(period) + tickTimeout)
+		// The queue list (and each queue's ticker_max_lag) is read for every burst.
+		queues, err := loadQueues(qctx, conn)
 		if err != nil {
 			w.tickBusy.leave()
 			return err
@@ -315,9 +314,16 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		w.queues = len(queues)
 		w.mu.Unlock()
 		// The first burst of a session and long periods make a single pass.
-		single := first || period >= burstTarget
-		_, err = w.burst(bctx, conn, queues, period, single, notices)
-		if err != nil && w.burstGaveWay(bctx, conn, queues, err) {
+		single := first || period >= minBurst
+		interrupted, err := w.runBurst(ctx, qctx, conn, queues, period, single, notices)
+		if interrupted {
+			// Shutdown or new settings: the pass in progress was rolled back (a tick
+			// not made, nothing lost). The session ends; a reload reconnects at once
+			// with the new settings, on a connection no stray cancel request can reach.
+			w.tickBusy.leave()
+			return nil
+		}
+		if err != nil && w.burstGaveWay(qctx, conn, queues, err) {
 			// A queue was dropped, or a lock wait timed out: run the next burst at
 			// once, with the queues as they are now.
 			w.tickBusy.leave()
@@ -329,7 +335,7 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			// Figures for metrics and the stats line; failing to read them never stops
 			// the ticking. A queue dropped meanwhile makes PgQ's info functions fail:
 			// not worth an error, the next refresh will do.
-			if serr := w.stats(bctx, conn, cfg); serr != nil && !w.burstGaveWay(bctx, conn, queues, serr) {
+			if serr := w.stats(qctx, conn, cfg); serr != nil && !w.burstGaveWay(qctx, conn, queues, serr) {
 				w.fail(serr)
 				w.log.Warn("cannot refresh queue figures", zap.Error(serr))
 			}
@@ -353,6 +359,32 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		}
 		timer.Reset(max(next, 0))
 	}
+}
+
+// runBurst runs one burst, cancelling it (with a cancel request: the session's
+// connection survives) when ctx ends or the settings change. interrupted is true when
+// it was cancelled that way.
+func (w *worker) runBurst(ctx, qctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, single bool, notices *[]string) (interrupted bool, err error) {
+	bctx, stop := context.WithCancel(qctx)
+	defer stop()
+	done := make(chan struct{})
+	var cancelled atomic.Bool
+	go func() {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		case <-w.wakeTick:
+		}
+		cancelled.Store(true)
+		stop()
+	}()
+	_, err = w.burst(bctx, conn, qs, period, single, notices)
+	close(done)
+	if err != nil && cancelled.Load() {
+		return true, nil
+	}
+	return false, err
 }
 
 // burstGaveWay reports whether a failed burst only gave way to a change of the queues
