@@ -60,7 +60,7 @@ func connectWithNotices(ctx context.Context, base, db string, statementTimeout t
 		return nil, err
 	}
 	if onNotice != nil {
-		// The tick connection: see burst for why it does not wait long for locks.
+		// The tick connection: see burstBody for why it does not wait long for locks.
 		cfg.RuntimeParams["lock_timeout"] = strconv.FormatInt(tickLockTimeout.Milliseconds(), 10)
 		cfg.RuntimeParams["client_min_messages"] = "notice"
 		cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { onNotice(n.Message) }

@@ -62,7 +62,9 @@ type latencySetup struct {
 	consumer string // "poll1ms" (next_batch every ms) or "pkg-pgq" (NOTIFY-woken pkg/pgq)
 }
 
-func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration) {
+// benchDB makes a cluster with database bench holding the setup's PgQ, and returns a
+// connection to it.
+func benchDB(b *testing.B, sql string) (*pgtest.Cluster, *pgx.Conn) {
 	ctx := context.Background()
 	c := pgtest.NewCluster(b)
 	admin, err := c.Connect(ctx, "postgres")
@@ -77,28 +79,24 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	b.Cleanup(func() { conn.Close(context.Background()) })
 	install := installOurs
-	if setup.sql == "original" {
+	if sql == "original" {
 		install = pgtest.CreateExtension("pgq")
 	}
 	if err := install(ctx, conn); err != nil {
-		b.Skipf("PgQ (%s): %v", setup.sql, err)
+		b.Skipf("PgQ (%s): %v", sql, err)
 	}
-	for _, q := range []string{
-		"SELECT pgq.create_queue('lat')",
-		"SELECT pgq.set_queue_config('lat', 'ticker_max_lag', '0')",
-		"SELECT pgq.register_consumer('lat', 'c')",
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return c, conn
+}
 
+// startTicker runs the original pgqd (Debian's, C) or ours on database bench and
+// returns its process; it is stopped when the benchmark ends.
+func startTicker(b *testing.B, daemon string, c *pgtest.Cluster, period time.Duration) *os.Process {
 	dir := b.TempDir()
 	var cmd *osexec.Cmd
 	base := fmt.Sprintf("host=%s port=%d user=postgres", c.SockDir, c.Port)
-	switch setup.daemon {
+	switch daemon {
 	case "original":
 		bin, err := osexec.LookPath("pgqd")
 		if err != nil || !strings.HasPrefix(bin, "/usr/") {
@@ -123,10 +121,77 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	b.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGINT)
 		_ = cmd.Wait()
-	}()
+	})
+	return cmd.Process
+}
+
+// tickerCPU measures the CPU share of the ticker process and its backends (those of
+// database bench with application_name "" or "pgqd") over d.
+func tickerCPU(ctx context.Context, conn *pgx.Conn, ticker *os.Process, d time.Duration) float64 {
+	pids := []int{ticker.Pid}
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = 'bench' AND pid <> pg_backend_pid()
+		AND backend_type = 'client backend' AND coalesce(application_name, '') IN ('', 'pgqd')`)
+	if err == nil {
+		backends, _ := pgx.CollectRows(rows, pgx.RowTo[int32])
+		for _, p := range backends {
+			pids = append(pids, int(p))
+		}
+	}
+	before := cpuTime(pids)
+	time.Sleep(d)
+	return 100 * (cpuTime(pids) - before).Seconds() / d.Seconds()
+}
+
+// BenchmarkIdleCPU measures what keeping idle queues ticking costs: three queues with
+// a registered consumer each and no events, CPU of the ticker process and its backend
+// over SKYTOOLS_IDLE_SECONDS (default 30) after a warm-up, for the original pgqd and
+// ours, at ticker periods of 10ms, 100ms and 1s.
+//
+//	go test -run '^$' -bench IdleCPU -benchtime 1x ./pkg/ticker
+func BenchmarkIdleCPU(b *testing.B) {
+	seconds := 30
+	if s := os.Getenv("SKYTOOLS_IDLE_SECONDS"); s != "" {
+		seconds, _ = strconv.Atoi(s)
+	}
+	for _, period := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second} {
+		for _, c := range []latencySetup{{daemon: "original", sql: "original"}, {daemon: "ours", sql: "original"}, {daemon: "ours", sql: "ours"}} {
+			b.Run(fmt.Sprintf("%s-pgqd/%s-sql/%s", c.daemon, c.sql, period), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					ctx := context.Background()
+					cl, conn := benchDB(b, c.sql)
+					for _, q := range []string{"a", "b", "c"} {
+						for _, sql := range []string{"SELECT pgq.create_queue($1)", "SELECT pgq.register_consumer($1, 'c')"} {
+							if _, err := conn.Exec(ctx, sql, q); err != nil {
+								b.Fatal(err)
+							}
+						}
+					}
+					ticker := startTicker(b, c.daemon, cl, period)
+					time.Sleep(5 * time.Second) // warm-up: connections made, first ticks done
+					b.ResetTimer()
+					b.ReportMetric(tickerCPU(ctx, conn, ticker, time.Duration(seconds)*time.Second), "idle-cpu-%")
+				}
+			})
+		}
+	}
+}
+
+func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration) {
+	ctx := context.Background()
+	c, conn := benchDB(b, setup.sql)
+	for _, q := range []string{
+		"SELECT pgq.create_queue('lat')",
+		"SELECT pgq.set_queue_config('lat', 'ticker_max_lag', '0')",
+		"SELECT pgq.register_consumer('lat', 'c')",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ticker := startTicker(b, setup.daemon, c, period)
 
 	// Wait for the daemon's first tick after tick 1.
 	deadline := time.Now().Add(30 * time.Second)
@@ -230,22 +295,10 @@ func latencyCase(b *testing.B, setup latencySetup, period, measure time.Duration
 	b.ReportMetric(float64(over1s), "over1s")
 	b.ReportMetric(float64(len(samples)), "events")
 
-	// Idle cost: CPU of the daemon process and its ticker backend over a quiet spell.
+	// Idle cost after the traffic (noisy over 10 s; BenchmarkIdleCPU measures it
+	// properly).
 	time.Sleep(2 * time.Second)
-	pids := []int{cmd.Process.Pid}
-	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = 'bench' AND pid <> pg_backend_pid()
-		AND backend_type = 'client backend' AND coalesce(application_name, '') IN ('', 'pgqd')`)
-	if err == nil {
-		backends, _ := pgx.CollectRows(rows, pgx.RowTo[int32])
-		for _, p := range backends {
-			pids = append(pids, int(p))
-		}
-	}
-	const quiet = 10 * time.Second
-	before := cpuTime(pids)
-	time.Sleep(quiet)
-	used := cpuTime(pids) - before
-	b.ReportMetric(100*used.Seconds()/quiet.Seconds(), "idle-cpu-%")
+	b.ReportMetric(tickerCPU(ctx, conn, ticker, 10*time.Second), "idle-cpu-%")
 }
 
 // consume takes batches until ctx ends, calling seen for each event as it arrives.

@@ -78,21 +78,42 @@ func burstLength(period time.Duration) time.Duration {
 // way); one created meanwhile is picked up by this check or the next burst.
 const fingerprintEvery = 200 * time.Millisecond
 
-// tickLockTimeout bounds how long a tick pass waits for a lock (see burst).
+// tickLockTimeout bounds how long a tick pass waits for a lock (see burstBody).
 const tickLockTimeout = 200 * time.Millisecond
 
 // activeFor is how long after its event sequence last moved a low-latency queue is
 // watched between regular ticker calls.
 const activeFor = time.Second
 
-// watchStep is how often an active low-latency queue is looked at: a tenth of the
-// ticker period, at least a millisecond.
-func watchStep(period time.Duration) time.Duration {
-	return max(period/10, time.Millisecond)
+// noticePrefix starts the NOTICE a burst ends with.
+const noticePrefix = "pgqd-burst "
+
+// burstProcedure is the name of the temporary procedure a session's bursts run in.
+const burstProcedure = "pg_temp.pgqd_burst"
+
+// createBurstProcedureSQL installs burstBody as a temporary procedure, private to the
+// session and gone when it ends. PL/pgSQL then compiles the body and plans its
+// statements once per set of queues, not once per burst (a DO block is compiled anew
+// each time, which at a one-second period cost more than the ticking).
+func createBurstProcedureSQL(body string) string {
+	return "CREATE OR REPLACE PROCEDURE " + burstProcedure +
+		"(period interval, burst interval, single boolean) LANGUAGE plpgsql AS $pgqd$\n" + body + "\n$pgqd$"
 }
 
-// burst is a DO block that ticks one set of queues for burstLength (or makes a
-// single pass). For every queue:
+// callBurstSQL runs the session's burst procedure.
+func callBurstSQL(period time.Duration, single bool) string {
+	return fmt.Sprintf("CALL %s(%s, %s, %t)", burstProcedure, intervalLiteral(period), intervalLiteral(burstLength(period)), single)
+}
+
+// doBurstSQL runs burstBody as a DO block: for roles that may not create temporary
+// objects.
+func doBurstSQL(body string, period time.Duration, single bool) string {
+	return fmt.Sprintf("DO $pgqd$\nDECLARE\n  period interval := %s;\n  burst interval := %s;\n  single boolean := %t;\nBEGIN\n%s;\nEND\n$pgqd$",
+		intervalLiteral(period), intervalLiteral(burstLength(period)), single, body)
+}
+
+// burstBody is the PL/pgSQL block that ticks one set of queues for a burst (or
+// makes a single pass); it runs as a temporary procedure (or a DO block). For every queue:
 //
 //   - every ticker_period, a regular call: pgq.ticker, then, if PgQ left an idle
 //     queue alone, a check for committed events the last tick does not cover (an insert
@@ -128,70 +149,68 @@ func watchStep(period time.Duration) time.Duration {
 //
 // A burst ends early, with status "changed", when the set of queues changes, and
 // reports what it did in a final NOTICE (see parseBurstNotice).
-type burst struct {
-	sql    string
-	queues []queueRef
-}
-
-// noticePrefix starts the NOTICE a burst ends with.
-const noticePrefix = "pgqd-burst "
-
-func newBurst(qs []queueRef, period time.Duration, single bool) *burst {
-	return &burst{sql: buildBurstSQL(qs, period, single), queues: qs}
-}
-
-// buildBurstSQL writes the DO block of a burst. Queue names, sequences and tables
-// are embedded as quoted literals and identifiers, so PL/pgSQL plans every query once
-// per burst. A single burst makes one pass.
-func buildBurstSQL(qs []queueRef, period time.Duration, single bool) string {
+//
+// It reads the parameters period (the ticker period), burst (how long to run) and
+// single (make one pass only). Queue names, sequences and tables are embedded as
+// quoted literals and identifiers. A low-latency queue is watched every tenth of the
+// period (at least a millisecond); the set of queues is compared at most every
+// fingerprintEvery.
+func burstBody(qs []queueRef) string {
 	var b strings.Builder
 	n := len(qs)
-	zeros, never, nulls := "'{}'::int[]", "'{}'::timestamptz[]", "'{}'::bigint[]"
+	zeros, never, nulls, falses := "'{}'::int[]", "'{}'::timestamptz[]", "'{}'::bigint[]", "'{}'::boolean[]"
 	if n > 0 {
 		zeros = fmt.Sprintf("array_fill(0, ARRAY[%d])", n)
 		never = fmt.Sprintf("array_fill('-infinity'::timestamptz, ARRAY[%d])", n)
 		nulls = fmt.Sprintf("array_fill(NULL::bigint, ARRAY[%d])", n)
+		falses = fmt.Sprintf("array_fill(false, ARRAY[%d])", n)
 	}
-	fmt.Fprintf(&b, `DO $pgqd$
-DECLARE
+	fmt.Fprintf(&b, `DECLARE
   t bigint;
   s bigint;
   cur int;
   found_ boolean;
   now_ timestamptz;
-  period interval := %[1]s;
-  active interval := %[2]s;
-  burst_end timestamptz := clock_timestamp() + %[3]s;
+  active interval := %[1]s;
+  burst_end timestamptz := clock_timestamp() + burst;
+  watch_step interval := greatest(period / 10, interval '1 millisecond');
+  fp_every interval := greatest(period, %[6]s);
   next_fp timestamptz := '-infinity';
   wake timestamptz;
   watch boolean;
   wrote boolean;
   l_seq bigint;
   l_snap txid_snapshot;
-  last_call timestamptz[] := %[4]s;
-  last_tick timestamptz[] := %[4]s;
-  active_until timestamptz[] := %[4]s;
-  last_probe timestamptz[] := %[4]s;
-  last_seq bigint[] := %[6]s;
-  ticks int[] := %[5]s;
-  late int[] := %[5]s;
-  early int[] := %[5]s;
+  snap text;
+  fast boolean[] := %[5]s;
+  last_call timestamptz[] := %[2]s;
+  last_tick timestamptz[] := %[2]s;
+  active_until timestamptz[] := %[2]s;
+  last_probe timestamptz[] := %[2]s;
+  last_seq bigint[] := %[4]s;
+  ticks int[] := %[3]s;
+  late int[] := %[3]s;
+  early int[] := %[3]s;
   done int := 0;
 BEGIN
-`, intervalLiteral(period), intervalLiteral(activeFor), intervalLiteral(burstLength(period)), never, zeros, nulls)
+`, intervalLiteral(activeFor), never, zeros, nulls, falses, intervalLiteral(fingerprintEvery))
 	for i, q := range qs {
-		// A queue whose last tick carried events (its event sequence moved past the
-		// tick before) starts the burst as active, so that watching carries over from one
-		// burst to the next; PgQ's idle ticks do not count.
-		fmt.Fprintf(&b, `  SELECT tick_time, tick_event_seq - lag(tick_event_seq) OVER (ORDER BY tick_id) INTO now_, s
-    FROM (SELECT tick_id, tick_time, tick_event_seq FROM pgq.tick WHERE tick_queue = %[2]d
-           ORDER BY tick_queue DESC, tick_id DESC LIMIT 2) two
-   ORDER BY tick_id DESC LIMIT 1;
-  last_tick[%[1]d] := coalesce(now_, '-infinity');
-  IF s > 0 THEN
-    active_until[%[1]d] := last_tick[%[1]d] + active;
+		// A low-latency queue (ticker_max_lag <= ticker_period) is watched between
+		// regular calls. One whose last tick carried events (its event sequence moved
+		// past the tick before) starts the burst as active, so that watching carries over
+		// from one burst to the next; PgQ's idle ticks do not count.
+		fmt.Fprintf(&b, `  fast[%[1]d] := NOT single AND %[3]s <= extract(epoch FROM period);
+  IF fast[%[1]d] THEN
+    SELECT tick_time, tick_event_seq - lag(tick_event_seq) OVER (ORDER BY tick_id) INTO now_, s
+      FROM (SELECT tick_id, tick_time, tick_event_seq FROM pgq.tick WHERE tick_queue = %[2]d
+             ORDER BY tick_queue DESC, tick_id DESC LIMIT 2) two
+     ORDER BY tick_id DESC LIMIT 1;
+    last_tick[%[1]d] := coalesce(now_, '-infinity');
+    IF s > 0 THEN
+      active_until[%[1]d] := last_tick[%[1]d] + active;
+    END IF;
   END IF;
-`, i+1, q.ID)
+`, i+1, q.ID, strconv.FormatFloat(q.MaxLag, 'g', -1, 64))
 	}
 	fmt.Fprintf(&b, `  LOOP
     IF now() < clock_timestamp() - interval '1 millisecond' THEN
@@ -203,80 +222,88 @@ BEGIN
         %[3]s
         RETURN;
       END IF;
-      next_fp := now_ + %[4]s;
+      next_fp := now_ + fp_every;
     END IF;
     watch := false;
     wrote := false;
     wake := burst_end;
-`, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"), intervalLiteral(max(period, fingerprintEvery)))
+`, fingerprintSQL, quoteLiteral(fingerprint(qs)), raiseSummary("changed"))
 	for i, q := range qs {
-		writeQueuePass(&b, i+1, q, q.MaxLag <= period.Seconds() && !single)
+		writeQueuePass(&b, i+1, q)
 	}
-	b.WriteString("    IF wrote THEN\n      COMMIT;\n    END IF;\n    done := done + 1;\n")
-	if single {
-		b.WriteString("    EXIT;\n")
-	} else {
-		fmt.Fprintf(&b, `    EXIT WHEN clock_timestamp() >= burst_end;
+	b.WriteString(`    IF wrote THEN
+      COMMIT;
+    END IF;
+    done := done + 1;
+    EXIT WHEN single OR clock_timestamp() >= burst_end;
     IF watch THEN
-      wake := least(wake, clock_timestamp() + %s);
+      wake := least(wake, clock_timestamp() + watch_step);
     END IF;
     PERFORM pg_sleep(greatest(0, extract(epoch FROM wake - clock_timestamp())));
-`, intervalLiteral(watchStep(period)))
-	}
-	b.WriteString("  END LOOP;\n  " + raiseSummary("done") + "\nEND\n$pgqd$")
+  END LOOP;
+  `)
+	b.WriteString(raiseSummary("done") + "\nEND")
 	return b.String()
 }
 
-// writeQueuePass writes queue i's part of a pass (see burst). A fast queue is a
-// low-latency one, watched between regular calls.
-func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
+// writeQueuePass writes queue i's part of a pass (see burstBody).
+func writeQueuePass(b *strings.Builder, i int, q queueRef) {
 	name := quoteLiteral(q.Name)
 	fmt.Fprintf(b, `    t := NULL;
     IF now_ >= last_call[%[1]d] + period THEN
       last_call[%[1]d] := now_;
       t := pgq.ticker(%[2]s);
-      s := (SELECT last_value FROM %[6]s); -- what pgq.seq_getval reads, without the call
-      IF s IS DISTINCT FROM last_seq[%[1]d] THEN
-        IF last_seq[%[1]d] IS NOT NULL THEN
-          active_until[%[1]d] := now_ + active;
+      s := NULL;
+      IF fast[%[1]d] THEN -- activity: the event sequence moved
+        s := (SELECT last_value FROM %[6]s); -- what pgq.seq_getval reads, without the call
+        IF s IS DISTINCT FROM last_seq[%[1]d] THEN
+          IF last_seq[%[1]d] IS NOT NULL THEN
+            active_until[%[1]d] := now_ + active;
+          END IF;
+          last_seq[%[1]d] := s;
         END IF;
-        last_seq[%[1]d] := s;
       END IF;
       -- The check for committed events PgQ took the queue for idle: every call while
       -- events flow, at most once a second otherwise (a long-idle queue can only get
       -- such an event from a long-running producer transaction).
-      IF t IS NULL AND (now_ < active_until[%[1]d] OR now_ >= last_probe[%[1]d] + interval '1 second') THEN
+      -- A probe that found nothing stays true while no transaction has started or
+      -- ended since (the snapshot is the same): remembered per queue for the session.
+      IF t IS NULL AND (now_ < active_until[%[1]d] OR now_ >= last_probe[%[1]d] + interval '1 second')
+         AND txid_current_snapshot()::text IS DISTINCT FROM current_setting('pgqd.probed_%[3]d', true) THEN
         last_probe[%[1]d] := now_;
         wrote := true; -- commit after probing: the probe's locks would hold off rotation
+        snap := txid_current_snapshot()::text;
+        s := coalesce(s, (SELECT last_value FROM %[6]s));
         SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
          WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
         IF s <= l_seq AND (
              EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
           OR EXISTS (SELECT 1 FROM %[5]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))) THEN
-          COMMIT; -- release the event tables before ticking (see burst)
+          COMMIT; -- release the event tables before ticking (see burstBody)
           PERFORM pgq.force_tick(%[2]s);
           t := pgq.ticker(%[2]s);
           late[%[1]d] := late[%[1]d] + 1;
+        ELSE
+          PERFORM set_config('pgqd.probed_%[3]d', snap, false);
         END IF;
       END IF;
 `, i, name, q.ID, quoteLiteral(q.EventSeq), quoteQualified(q.DataPfx), quoteQualified(q.EventSeq))
-	if fast {
-		fmt.Fprintf(b, `    ELSIF now_ >= last_tick[%[1]d] + period AND now_ < active_until[%[1]d] THEN
+	fmt.Fprintf(b, `    ELSIF fast[%[1]d] AND now_ >= last_tick[%[1]d] + period AND now_ < active_until[%[1]d] THEN
       watch := true;
       SELECT tick_snapshot INTO l_snap FROM pgq.tick
        WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
       SELECT queue_cur_table INTO cur FROM pgq.queue WHERE queue_id = %[3]d;
       found_ := CASE cur
 `, i, name, q.ID)
-		for tbl := 0; tbl < q.NTables; tbl++ {
-			table := quoteQualified(fmt.Sprintf("%s_%d", q.DataPfx, tbl))
-			fmt.Fprintf(b, `        WHEN %[1]d THEN EXISTS (SELECT 1 FROM %[2]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
+	for tbl := 0; tbl < q.NTables; tbl++ {
+		table := quoteQualified(fmt.Sprintf("%s_%d", q.DataPfx, tbl))
+		fmt.Fprintf(b, `        WHEN %[1]d THEN EXISTS (SELECT 1 FROM %[2]s ev WHERE ev.ev_txid >= txid_snapshot_xmax(l_snap))
                      OR EXISTS (SELECT 1 FROM %[2]s ev WHERE ev.ev_txid = ANY (ARRAY(SELECT txid_snapshot_xip(l_snap))))
 `, tbl, table)
-		}
-		fmt.Fprintf(b, `        ELSE false END;
+	}
+	fmt.Fprintf(b, `        ELSE false END;
       IF found_ THEN
-        COMMIT; -- release the event table before ticking (see burst)
+        COMMIT; -- release the event table before ticking (see burstBody)
         last_call[%[1]d] := now_;
         wrote := true;
         t := pgq.ticker(%[2]s);
@@ -289,7 +316,6 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
         END IF;
       END IF;
 `, i, name)
-	}
 	fmt.Fprintf(b, `    END IF;
     IF t IS NOT NULL THEN
       wrote := true;
@@ -299,12 +325,10 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef, fast bool) {
     END IF;
     wake := least(wake, last_call[%[1]d] + period);
 `, i, quoteLiteral(pgq.TickChannel(q.Name)))
-	if fast {
-		fmt.Fprintf(b, `    IF now_ < active_until[%[1]d] THEN
+	fmt.Fprintf(b, `    IF fast[%[1]d] AND now_ < active_until[%[1]d] THEN
       wake := least(wake, last_tick[%[1]d] + period);
     END IF;
 `, i)
-	}
 }
 
 func intervalLiteral(d time.Duration) string {

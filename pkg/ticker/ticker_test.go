@@ -515,3 +515,55 @@ func TestDropQueueWhileTickingDoesNotDeadlock(t *testing.T) {
 		}
 	})
 }
+
+// pgqd ticks through a temporary procedure, compiled once per set of queues; a role
+// that may not create temporary objects still ticks, with DO blocks.
+func TestTicksWithAndWithoutTemporaryProcedure(t *testing.T) {
+	eachFlavour(t, func(t *testing.T, f flavour) {
+		ctx := context.Background()
+		db := f.shared.DB(t)
+		conn := db.Conn(t)
+		createFastQueue(t, conn, "q")
+		role := "pgqd_" + strings.ReplaceAll(db.Name, "-", "_")
+		exec(t, conn, "CREATE ROLE "+role+" LOGIN IN ROLE pgq_admin")
+		exec(t, conn, "REVOKE TEMP ON DATABASE "+db.Name+" FROM PUBLIC")
+		t.Cleanup(func() {
+			c, err := db.Cluster.Connect(context.Background(), "postgres")
+			if err == nil {
+				_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db.Name+" WITH (FORCE)")
+				_, _ = c.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+				c.Close(context.Background())
+			}
+		})
+		activity := func() (string, error) {
+			var q string
+			err := conn.QueryRow(ctx, `SELECT left(query, 40) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = 'pgqd' AND query LIKE ANY (ARRAY['CALL %', 'DO %'])
+				ORDER BY backend_start DESC LIMIT 1`).Scan(&q)
+			return q, err
+		}
+		for _, c := range []struct {
+			user, want string
+		}{{"postgres", "CALL pg_temp.pgqd_burst("}, {role, "DO $pgqd$"}} {
+			cfg := testConfig(db.Cluster, db.Name)
+			cfg.Connstr = strings.Replace(cfg.Connstr, "user=postgres", "user="+c.user, 1)
+			r := runDaemon(t, cfg)
+			before, _ := lastTick(conn, "q")
+			ticksPast(t, conn, "q", before+2)
+			waitFor(t, 10*time.Second, "burst form "+c.want, func() (bool, error) {
+				q, err := activity()
+				return strings.HasPrefix(q, c.want), err
+			})
+			r.cancel()
+			select {
+			case err := <-r.errc:
+				if err != nil {
+					t.Fatal(err)
+				}
+				r.errc <- nil // for the cleanup
+			case <-time.After(30 * time.Second):
+				t.Fatal("pgqd did not stop")
+			}
+		}
+	})
+}

@@ -66,6 +66,13 @@ type worker struct {
 	done   chan struct{}
 	// wakeTick and wakeMaint tell the loops that the periods may have changed.
 	wakeTick, wakeMaint chan struct{}
+
+	// proc is the tick session's temporary burst procedure (see burstBody); only the tick
+	// loop's goroutine uses it.
+	proc struct {
+		body        string // the body installed; "" when none
+		unavailable bool   // the role may not create temporary objects
+	}
 }
 
 func newWorker(d *Daemon, db string) *worker {
@@ -203,6 +210,7 @@ func (w *worker) session(ctx context.Context, startMaint func(), bo *backoff) ti
 		return bo.next()
 	}
 	defer closeConn(conn)
+	w.proc.body, w.proc.unavailable = "", false // a new session has no temporary procedure
 	w.d.answered()
 
 	ok, version, err := w.checkPgq(ctx, conn)
@@ -280,7 +288,9 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 	first := true
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	var lastStart time.Time
+	var lastStart, loaded time.Time
+	var queues []queueRef
+	var body string
 	for {
 		select {
 		case <-ctx.Done():
@@ -304,18 +314,25 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 		// hang instead, the busy tracker stops the watchdog pings.
 		qctx := context.WithoutCancel(ctx)
 		w.tickBusy.enter(burstLength(period) + tickTimeout)
-		// The queue list (and each queue's ticker_max_lag) is read for every burst.
-		queues, err := loadQueues(qctx, conn)
-		if err != nil {
-			w.tickBusy.leave()
-			return err
-		}
-		w.mu.Lock()
-		w.queues = len(queues)
-		w.mu.Unlock()
 		// The first burst of a session and long periods make a single pass.
 		single := first || period >= minBurst
-		interrupted, err := w.runBurst(ctx, qctx, conn, queues, period, single, notices)
+		// The queue list (with each queue's ticker_max_lag and table count, which the
+		// low-latency watch uses) is read for every multi-pass burst. Single passes use
+		// names only; their own check notices a changed set of queues, and the list is
+		// read again then, after an error, and once a minute.
+		if queues == nil || !single || time.Since(loaded) > time.Minute {
+			qs, err := loadQueues(qctx, conn)
+			if err != nil {
+				w.tickBusy.leave()
+				return err
+			}
+			// The burst's PL/pgSQL depends on the queue list only.
+			queues, body, loaded = qs, burstBody(qs), time.Now()
+			w.mu.Lock()
+			w.queues = len(qs)
+			w.mu.Unlock()
+		}
+		res, interrupted, err := w.runBurst(ctx, qctx, conn, queues, body, period, single, notices)
 		if interrupted {
 			// Shutdown or new settings: the pass in progress was rolled back (a tick
 			// not made, nothing lost). The session ends; a reload reconnects at once
@@ -328,6 +345,7 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			// once, with the queues as they are now.
 			w.tickBusy.leave()
 			w.log.Debug("tick burst gave way; starting the next one", zap.Error(err))
+			queues = nil
 			timer.Reset(0)
 			continue
 		}
@@ -351,10 +369,13 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 			w.setState(stateRunning, nil)
 			first = false
 		}
+		if res.changed {
+			queues = nil // read the list again before the next burst
+		}
 		// A multi-pass burst slept after its last pass; after a single pass, wait
-		// what remains of the period.
+		// what remains of the period (or none when the queues changed).
 		next := time.Duration(0)
-		if single {
+		if single && !res.changed {
 			next = period - time.Since(lastStart)
 		}
 		timer.Reset(max(next, 0))
@@ -364,7 +385,7 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 // runBurst runs one burst, cancelling it (with a cancel request: the session's
 // connection survives) when ctx ends or the settings change. interrupted is true when
 // it was cancelled that way.
-func (w *worker) runBurst(ctx, qctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, single bool, notices *[]string) (interrupted bool, err error) {
+func (w *worker) runBurst(ctx, qctx context.Context, conn *pgx.Conn, qs []queueRef, body string, period time.Duration, single bool, notices *[]string) (res burstResult, interrupted bool, err error) {
 	bctx, stop := context.WithCancel(qctx)
 	defer stop()
 	done := make(chan struct{})
@@ -379,12 +400,12 @@ func (w *worker) runBurst(ctx, qctx context.Context, conn *pgx.Conn, qs []queueR
 		cancelled.Store(true)
 		stop()
 	}()
-	_, err = w.burst(bctx, conn, qs, period, single, notices)
+	res, err = w.burst(bctx, conn, qs, body, period, single, notices)
 	close(done)
 	if err != nil && cancelled.Load() {
-		return true, nil
+		return res, true, nil
 	}
-	return false, err
+	return res, false, err
 }
 
 // burstGaveWay reports whether a failed burst only gave way to a change of the queues
@@ -402,10 +423,30 @@ func (w *worker) burstGaveWay(ctx context.Context, conn *pgx.Conn, queues []queu
 }
 
 // burst runs one burst and accounts for its ticks.
-func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, period time.Duration, single bool, notices *[]string) (burstResult, error) {
-	b := newBurst(qs, period, single)
+func (w *worker) burst(ctx context.Context, conn *pgx.Conn, qs []queueRef, body string, period time.Duration, single bool, notices *[]string) (burstResult, error) {
+	var sql string
+	if !w.proc.unavailable {
+		if body != w.proc.body {
+			_, err := conn.Exec(ctx, createBurstProcedureSQL(body))
+			switch {
+			case isSQLState(err, "42501"): // insufficient_privilege: no TEMP on this database
+				w.proc.unavailable = true
+				w.log.Warn("no TEMP privilege: ticking with DO blocks, which cost more CPU (GRANT TEMP ON DATABASE to pgqd's role)", zap.Error(err))
+			case err != nil:
+				return burstResult{}, fmt.Errorf("tick: install the burst procedure: %w", err)
+			default:
+				w.proc.body = body
+			}
+		}
+		if !w.proc.unavailable {
+			sql = callBurstSQL(period, single)
+		}
+	}
+	if sql == "" {
+		sql = doBurstSQL(body, period, single)
+	}
 	*notices = (*notices)[:0]
-	if _, err := conn.Exec(ctx, b.sql); err != nil {
+	if _, err := conn.Exec(ctx, sql); err != nil {
 		return burstResult{}, fmt.Errorf("tick: %w", err)
 	}
 	var res burstResult
