@@ -60,8 +60,9 @@ func quoteLiteral(s string) string {
 // burst instead of one per pass. At a 10ms ticker_period a client-driven loop costs
 // more CPU in the client (waking up, the protocol, the Go scheduler) than the ticking
 // itself costs in the server; a burst leaves the client asleep. A burst lasts 100
-// passes, between minBurst and maxBurst: its fixed cost (the DO block is compiled and
-// its statements planned anew) then stays small next to the passes. Shutdown and
+// passes, between minBurst and maxBurst: its fixed cost (a round trip, and without the
+// temporary procedure a compile and planning of the DO block) then stays small next to
+// the passes. Shutdown and
 // reload cancel a burst rather than wait for its end.
 const (
 	minBurst = time.Second
