@@ -124,6 +124,30 @@ func BenchmarkInsertEvent100PerTx(b *testing.B) {
 	})
 }
 
+// BenchmarkTickerIdleCall: pgq.ticker on a queue with nothing to tick, what a ticker
+// daemon does most of the time (ticks/s here are calls/s). Each worker makes 500 calls
+// per transaction, so the commit is not what is measured.
+func BenchmarkTickerIdleCall(b *testing.B) {
+	const n, per = 8, 500
+	setup := func(b *testing.B, c *pgx.Conn) {
+		benchQueue(b, c)
+		q(b, c, "SELECT pgq.set_queue_config('bq', 'ticker_max_lag', '1 hour')")
+		q(b, c, "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 hour')")
+		q(b, c, "SELECT pgq.ticker('bq')") // a second tick: the idle back-off now applies
+		if v := val[*int64](b, c, "SELECT pgq.ticker('bq')"); v != nil {
+			b.Fatalf("idle queue ticked: %d", *v)
+		}
+	}
+	compare(b, setup, func(b *testing.B, s *side) int {
+		s.chunk(b, n, func(c *pgxpool.Conn, _ int) error {
+			_, err := c.Exec(context.Background(), fmt.Sprintf(
+				"DO $$ BEGIN FOR i IN 1..%d LOOP PERFORM pgq.ticker('bq'); END LOOP; END $$", per))
+			return err
+		})
+		return n * per
+	})
+}
+
 // BenchmarkTriggerLogutriga: pgbench-like accounts table with pgq.logutriga; each
 // transaction updates 100 rows (the workers' rows do not overlap).
 func BenchmarkTriggerLogutriga(b *testing.B) {

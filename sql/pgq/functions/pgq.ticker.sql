@@ -53,7 +53,10 @@ DECLARE
 BEGIN
     SELECT queue_id, queue_tick_seq, queue_external_ticker, queue_ticker_paused,
            queue_ticker_max_count, queue_ticker_max_lag, queue_ticker_idle_period,
-           pgq.seq_getval(queue_event_seq) AS event_seq
+           queue_event_seq,
+           -- NULL while the sequence has not moved since it was created or reset;
+           -- see below.
+           pg_catalog.pg_sequence_last_value(pgq.quote_fqname(queue_event_seq)::regclass) AS event_seq
       INTO q
       FROM pgq.queue WHERE queue_name = i_queue_name;
     IF NOT FOUND THEN
@@ -81,7 +84,11 @@ BEGIN
             RAISE EXCEPTION 'Invalid PgQ state: old xmin=%, old xmax=%, cur txid=%',
                 last.sxmin, last.sxmax, cur_txid;
         END IF;
-        new_events := q.event_seq - last.tick_event_seq;
+        -- An event sequence that has not moved since it was created or reset has given
+        -- no event an id: no new events. Its exact value (which only dynamic SQL can
+        -- read, at a cost paid on every call for a queue that never had an event) is
+        -- read only when a tick is made below.
+        new_events := coalesce(q.event_seq - last.tick_event_seq, 0);
         lag := now() - last.tick_time;
         IF new_events < 0 THEN
             RAISE WARNING 'Negative new_events?  old=% cur=%', last.tick_event_seq, q.event_seq;
@@ -106,6 +113,9 @@ BEGIN
         END IF;
     END IF;
 
+    IF q.event_seq IS NULL THEN
+        q.event_seq := pgq.seq_getval(q.queue_event_seq);
+    END IF;
     INSERT INTO pgq.tick (tick_queue, tick_id, tick_event_seq)
     VALUES (q.queue_id, nextval(q.queue_tick_seq::regclass), q.event_seq)
     RETURNING tick_id INTO tick;
