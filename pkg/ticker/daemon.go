@@ -74,8 +74,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.stopAll()
 	checkT := time.NewTimer(0)
 	defer checkT.Stop()
-	healthEvery := min(d.h.Watchdog.BeatEvery(), time.Second)
-	healthT := time.NewTicker(healthEvery)
+	healthT := time.NewTicker(d.healthEvery())
 	defer healthT.Stop()
 	for {
 		select {
@@ -89,6 +88,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.syncDatabases(ctx)
 		case req := <-d.reloads:
 			req.done <- d.apply(ctx, req.cfg)
+			healthT.Reset(d.healthEvery()) // fail_after may have changed
 		case <-healthT.C:
 		}
 		if err := d.checkFailAfter(); err != nil {
@@ -99,6 +99,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.h.Notify.Status("%s", d.status())
 	}
+}
+
+// statusEvery is how often, at most, the STATUS= line is refreshed.
+const statusEvery = 5 * time.Second
+
+// healthEvery is how often the main loop checks health (beating the watchdog),
+// refreshes STATUS= and checks fail_after. Every wake-up of an idle daemon costs CPU,
+// so it wakes no more often than those need: a quarter of fail_after, when set.
+func (d *Daemon) healthEvery() time.Duration {
+	every := min(d.h.Watchdog.BeatEvery(), statusEvery)
+	if fa := time.Duration(d.config().FailAfter); fa > 0 {
+		every = min(every, max(fa/4, 100*time.Millisecond))
+	}
+	return every
 }
 
 // Reload applies a new configuration from the main loop.
