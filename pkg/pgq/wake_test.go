@@ -1,14 +1,12 @@
 package pgq_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -187,7 +185,7 @@ func TestPgqdWakesTheConsumer(t *testing.T) {
 		}
 		pctx, stop := context.WithCancel(ctx)
 		cmd := exec.CommandContext(pctx, bin, "-c", cfgPath)
-		var out syncBuffer
+		var out pgtest.Output
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 		if err := cmd.Start(); err != nil {
@@ -210,21 +208,4 @@ func TestPgqdWakesTheConsumer(t *testing.T) {
 		r.waitFor(30*time.Second, "pgqd's tick to bring the event", func() bool { return c.Stats().Events >= 1 })
 		t.Logf("%s: insert to handled event in %s (%d batches meanwhile)", fl.name, time.Since(start), c.Stats().Batches-before)
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

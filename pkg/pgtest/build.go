@@ -1,12 +1,14 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -102,4 +104,25 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Output collects what a process started by a test writes (its cmd.Stdout or
+// cmd.Stderr) while the test reads it: writes and String are safe to call
+// concurrently.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns everything written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }

@@ -11,30 +11,12 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/skytools-go/skytools/pkg/pgtest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The pgqd binary under a systemd-like supervisor: notify socket, watchdog, signals.
 func TestPgqdBinaryUnderSystemdNotify(t *testing.T) {
@@ -59,7 +41,7 @@ func TestPgqdBinaryUnderSystemdNotify(t *testing.T) {
 		ns := pgtest.NewNotifySocket(t)
 		cmd := osexec.Command(bin, "-c", cfgPath)
 		cmd.Env = append(os.Environ(), ns.Env(), "WATCHDOG_USEC=1000000")
-		stderr := &lockedBuffer{}
+		stderr := &pgtest.Output{}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -136,7 +118,7 @@ func TestPgqdBinaryStopsCleanlyOnSIGTERM(t *testing.T) {
 		ns := pgtest.NewNotifySocket(t)
 		cmd := osexec.Command(bin, "-c", cfgPath)
 		cmd.Env = append(os.Environ(), ns.Env())
-		var stderr lockedBuffer
+		var stderr pgtest.Output
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,6 @@
 package relaytest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +26,7 @@ type Process struct {
 	Notify  *pgtest.NotifySocket
 	Metrics string // "127.0.0.1:PORT", set by WriteConfig
 	cmd     *exec.Cmd
-	stderr  *lockedBuffer
+	stderr  *pgtest.Output
 	done    chan struct{}
 	err     error
 }
@@ -59,7 +57,7 @@ func (p *Process) WriteConfig(text string) {
 func (p *Process) Start() {
 	p.t.Helper()
 	p.Notify = pgtest.NewNotifySocket(p.t)
-	p.stderr = &lockedBuffer{}
+	p.stderr = &pgtest.Output{}
 	p.cmd = exec.Command(p.Bin, "-c", p.Config)
 	p.cmd.Env = append(os.Environ(), p.Notify.Env(), "WATCHDOG_USEC=2000000")
 	p.cmd.Stderr = p.stderr
@@ -197,21 +195,4 @@ func (p *Process) Run(args ...string) (string, int) {
 		p.t.Fatal(err)
 	}
 	return string(out), 0
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
