@@ -269,11 +269,13 @@ func writeQueuePass(b *strings.Builder, i int, q queueRef) {
       -- such an event from a long-running producer transaction).
       -- A probe that found nothing stays true while no transaction has started or
       -- ended since (the snapshot is the same): remembered per queue for the session.
-      IF t IS NULL AND (now_ < active_until[%[1]d] OR now_ >= last_probe[%[1]d] + interval '1 second')
-         AND txid_current_snapshot()::text IS DISTINCT FROM current_setting('pgqd.probed_%[3]d', true) THEN
+      snap := NULL;
+      IF t IS NULL AND (now_ < active_until[%[1]d] OR now_ >= last_probe[%[1]d] + interval '1 second') THEN
+        snap := txid_current_snapshot()::text;
+      END IF;
+      IF snap IS NOT NULL AND snap IS DISTINCT FROM current_setting('pgqd.probed_%[3]d', true) THEN
         last_probe[%[1]d] := now_;
         wrote := true; -- commit after probing: the probe's locks would hold off rotation
-        snap := txid_current_snapshot()::text;
         s := coalesce(s, (SELECT last_value FROM %[6]s));
         SELECT tick_event_seq, tick_snapshot INTO l_seq, l_snap FROM pgq.tick
          WHERE tick_queue = %[3]d ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -289,7 +290,8 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var lastStart, loaded time.Time
-	var queues []queueRef
+	var queues []queueRef // nil: read the list before the next burst
+	var built []queueRef  // the list body was made for
 	var body string
 	for {
 		select {
@@ -327,7 +329,10 @@ func (w *worker) tickLoop(ctx context.Context, conn *pgx.Conn, notices *[]string
 				return err
 			}
 			// The burst's PL/pgSQL depends on the queue list only.
-			queues, body, loaded = qs, burstBody(qs), time.Now()
+			if body == "" || !slices.Equal(qs, built) {
+				body, built = burstBody(qs), qs
+			}
+			queues, loaded = qs, time.Now()
 			w.mu.Lock()
 			w.queues = len(qs)
 			w.mu.Unlock()
