@@ -134,14 +134,12 @@ func TestFailAfterEndsTheDaemonWhenADatabaseStaysDown(t *testing.T) {
 		if err := c.Stop(); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-r.errc:
-			if err == nil || !strings.Contains(err.Error(), "database app unreachable") || !strings.Contains(err.Error(), "fail_after 1.5s") {
-				t.Fatalf("Run returned %v", err)
-			}
-			r.errc <- nil // for the cleanup
-		case <-time.After(60 * time.Second):
+		ended, err := r.wait(60 * time.Second)
+		if !ended {
 			t.Fatal("pgqd did not give up after fail_after")
+		}
+		if err == nil || !strings.Contains(err.Error(), "database app unreachable") || !strings.Contains(err.Error(), "fail_after 1.5s") {
+			t.Fatalf("Run returned %v", err)
 		}
 	})
 }

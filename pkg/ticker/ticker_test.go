@@ -83,6 +83,22 @@ type running struct {
 	d      *Daemon
 	cancel context.CancelFunc
 	errc   chan error
+	ended  bool  // Run has returned, with err
+	err    error // what Run returned
+}
+
+// wait waits up to timeout for Run to return; ended is false when it has not. Once
+// it has, wait returns its error again at once.
+func (r *running) wait(timeout time.Duration) (ended bool, err error) {
+	if !r.ended {
+		select {
+		case r.err = <-r.errc:
+			r.ended = true
+		case <-time.After(timeout):
+			return false, nil
+		}
+	}
+	return true, r.err
 }
 
 // runDaemon runs pgqd in-process until the test ends.
@@ -102,13 +118,13 @@ func runDaemon(t *testing.T, cfg Config) *running {
 	go func() { r.errc <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-r.errc:
-			if err != nil {
-				t.Errorf("pgqd Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
+		if r.ended {
+			return // the test saw Run return, and checked its error
+		}
+		if ended, err := r.wait(30 * time.Second); !ended {
 			t.Error("pgqd did not stop within 30s")
+		} else if err != nil {
+			t.Errorf("pgqd Run: %v", err)
 		}
 	})
 	return r
@@ -555,14 +571,10 @@ func TestTicksWithAndWithoutTemporaryProcedure(t *testing.T) {
 				return strings.HasPrefix(q, c.want), err
 			})
 			r.cancel()
-			select {
-			case err := <-r.errc:
-				if err != nil {
-					t.Fatal(err)
-				}
-				r.errc <- nil // for the cleanup
-			case <-time.After(30 * time.Second):
+			if ended, err := r.wait(30 * time.Second); !ended {
 				t.Fatal("pgqd did not stop")
+			} else if err != nil {
+				t.Fatal(err)
 			}
 		}
 	})
