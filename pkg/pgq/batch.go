@@ -1,19 +1,24 @@
 package pgq
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // Batch is one batch handed to a [Handler]: the events committed between two ticks of
-// the queue, for one consumer. Its events are streamed from the database in blocks of
-// Config.FetchSize, so a batch of any size takes bounded memory.
+// the queue, for one consumer. Its events come in blocks of Config.FetchSize: a
+// batch that fits in Config.SortBuffer is read whole and sorted by the consumer, a
+// larger one is sorted by PostgreSQL and streamed, so a batch of any size takes
+// bounded memory.
 //
 // A Batch is valid only during the handler call that received it.
 type Batch struct {
@@ -37,8 +42,12 @@ type Batch struct {
 
 	rd       *pgx.Conn // the reading connection
 	sql      string    // the batch's event query (pgq.batch_event_sql)
-	stream   pgx.Rows  // the batch's events, being read
+	est      int64     // events expected: the ticks' event sequence difference; -1 unknown
+	stream   pgx.Rows  // the batch's events, being read (sorted by PostgreSQL)
 	block    []Event   // the slice Fetch fills, reused
+	sorted   []Event   // or: all of the batch's events, sorted by the consumer
+	inMemory bool      // sorted holds the batch
+	next     int       // the first event of sorted that Fetch has not returned
 	fetch    int
 	done     bool
 	read     int64
@@ -56,7 +65,7 @@ const (
 	// batchSQL asks PgQ for the query that selects a batch's events (the same query
 	// pgq.get_batch_cursor opens a cursor on).
 	batchSQL = `SELECT pgq.batch_event_sql($1)`
-	// orderSuffix ends PgQ's batch query.
+	// orderSuffix ends PgQ's batch query (ours and the original's).
 	orderSuffix = ` order by 1`
 )
 
@@ -69,14 +78,19 @@ const (
 	endReadSQL   = `ROLLBACK`
 )
 
-// open starts reading the batch: the batch's event query, restricted to the
-// configured tables the way pgq.get_batch_cursor does it, runs as one streamed
-// result. The client holds only a block at a time: rows are read off the connection
-// as the handler asks for them, and TCP flow control holds the server back when the
-// handler is slower. (A cursor, by contrast, makes the server copy every FETCHed
-// block into a tuplestore first, and leaves it idle while each block travels;
-// streaming the query directly is about twice as fast.)
-func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error {
+// open starts reading the batch. PgQ's batch query (the query pgq.get_batch_cursor
+// opens a cursor on) orders the events by id, so PostgreSQL sorts all of them before
+// it sends the first, while the consumer waits; the sort is most of the query's
+// cost. So when the batch is expected to fit in the sort buffer the query runs
+// without its ORDER BY and the consumer sorts the events (see readAll); otherwise,
+// or when they turn out not to fit, PostgreSQL sorts them and the consumer streams
+// them: rows are read off the connection as the handler asks for them, and TCP flow
+// control holds the server back when the handler is slower. (A cursor, by contrast,
+// makes the server copy every FETCHed block into a tuplestore first, and leaves it
+// idle while each block travels; streaming the query directly is about twice as
+// fast.) Either way the query is restricted to the configured tables the way
+// pgq.get_batch_cursor does it.
+func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string, sb *sortBuffer) error {
 	b.rd = conn
 	sql := b.sql
 	if sql == "" {
@@ -84,20 +98,119 @@ func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error
 			return err
 		}
 	}
-	args := []any{pgx.QueryExecModeDescribeExec} // one-off SQL: not for the statement cache
-	if len(tables) > 0 {
-		sql = "SELECT * FROM (" + strings.TrimSuffix(sql, orderSuffix) + ") _evs WHERE ev_extra1 = ANY ($1)" + orderSuffix
-		args = append(args, tables)
+	if sb.fits(b.est) {
+		ok, err := b.readAll(ctx, conn, sql, tables, sb)
+		if ok || err != nil {
+			return err
+		}
 	}
-	if _, err := conn.Exec(ctx, beginReadSQL); err != nil {
-		return err
-	}
-	rows, err := conn.Query(ctx, sql, args...)
+	rows, err := startQuery(ctx, conn, sql, tables)
 	if err != nil {
 		return err
 	}
 	b.stream = rows
 	return nil
+}
+
+// startQuery opens the reading transaction on conn and starts a batch query (as
+// pgq.batch_event_sql writes it), restricted to events of the tables when given.
+func startQuery(ctx context.Context, conn *pgx.Conn, sql string, tables []string) (pgx.Rows, error) {
+	args := []any{pgx.QueryExecModeDescribeExec} // one-off SQL: not for the statement cache
+	if len(tables) > 0 {
+		order := ""
+		if strings.HasSuffix(sql, orderSuffix) {
+			order = orderSuffix
+		}
+		sql = "SELECT * FROM (" + strings.TrimSuffix(sql, orderSuffix) + ") _evs WHERE ev_extra1 = ANY ($1)" + order
+		args = append(args, tables)
+	}
+	if _, err := conn.Exec(ctx, beginReadSQL); err != nil {
+		return nil, err
+	}
+	return conn.Query(ctx, sql, args...)
+}
+
+// readAll reads the batch's events with the query's ORDER BY removed and sorts them
+// by id. When they take more than the sort buffer it cancels the query and reports
+// false, having learnt how big events are; the caller then has PostgreSQL sort them.
+func (b *Batch) readAll(ctx context.Context, conn *pgx.Conn, sql string, tables []string, sb *sortBuffer) (bool, error) {
+	rows, err := startQuery(ctx, conn, strings.TrimSuffix(sql, orderSuffix), tables)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	evs, size := sb.events[:0], 0
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return false, err
+		}
+		evs = append(evs, ev)
+		size += ev.memSize()
+		if size > sb.limit {
+			// PostgreSQL stops at the cancel request; rows that were on their way
+			// are read and dropped (if the query ended first, there is nothing to
+			// cancel and the request is ignored).
+			_ = conn.PgConn().CancelRequest(ctx)
+			rows.Close()
+			sb.learn(size, len(evs))
+			sb.overflowed++
+			clear(evs)
+			if _, err := conn.Exec(ctx, endReadSQL); err != nil {
+				return false, err
+			}
+			return false, nil
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	if _, err := conn.Exec(ctx, endReadSQL); err != nil {
+		return false, err
+	}
+	if !slices.IsSortedFunc(evs, byID) {
+		slices.SortFunc(evs, byID)
+	}
+	sb.learn(size, len(evs))
+	sb.sorted++
+	sb.events = evs
+	b.sorted, b.inMemory = evs, true
+	return true, nil
+}
+
+func byID(a, b Event) int { return cmp.Compare(a.ID, b.ID) }
+
+// sortBuffer is the memory a consumer sorts batches in (Config.SortBuffer), kept
+// from batch to batch.
+type sortBuffer struct {
+	limit  int     // bytes; 0 or less: PostgreSQL sorts every batch
+	avg    int     // mean size of the events seen so far (0: none yet)
+	events []Event // reused
+
+	sorted, overflowed int // batches sorted here; batches that did not fit after all
+}
+
+// defaultEventSize is what an event is assumed to take before any was seen.
+const defaultEventSize = 512
+
+// fits tells whether est events (-1: unknown) are expected to fit in the buffer.
+func (sb *sortBuffer) fits(est int64) bool {
+	if sb == nil || sb.limit <= 0 {
+		return false
+	}
+	avg := sb.avg
+	if avg == 0 {
+		avg = defaultEventSize
+	}
+	return est < 0 || est <= int64(sb.limit/avg)
+}
+
+// learn records that n events took size bytes.
+func (sb *sortBuffer) learn(size, n int) {
+	if n > 0 {
+		sb.avg = max(1, size/n)
+	}
 }
 
 // Fetch returns the next block of Config.FetchSize events (fewer at the end of the
@@ -108,7 +221,14 @@ func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string) error
 // example with append. The strings in the events are never reused.
 func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 	var evs []Event
-	if !b.done {
+	if b.inMemory {
+		n := min(b.fetch, len(b.sorted)-b.next)
+		evs = b.sorted[b.next : b.next+n : b.next+n] // appending to it must not overwrite the next events
+		b.next += n
+		if n > 0 && b.progress != nil {
+			b.progress()
+		}
+	} else if !b.done {
 		if b.block == nil {
 			b.block = make([]Event, 0, b.fetch)
 		}
@@ -253,4 +373,10 @@ type retryBatchError struct{ after time.Duration }
 
 func (e *retryBatchError) Error() string {
 	return fmt.Sprintf("retry the whole batch after %s", e.after)
+}
+
+// memSize is about how much memory ev takes: the struct and its text.
+func (ev *Event) memSize() int {
+	return int(unsafe.Sizeof(*ev)) + len(ev.Type.String) + len(ev.Data.String) +
+		len(ev.Extra1.String) + len(ev.Extra2.String) + len(ev.Extra3.String) + len(ev.Extra4.String)
 }

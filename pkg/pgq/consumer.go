@@ -55,9 +55,17 @@ type Config struct {
 	// MinLag keeps the consumer at least this far behind the newest tick.
 	MinLag time.Duration
 
-	// FetchSize is how many events Batch.Fetch returns at a time, the most the
-	// consumer holds in memory (default 1000).
+	// FetchSize is how many events Batch.Fetch returns at a time (default 1000).
 	FetchSize int
+	// SortBuffer is how much memory, in bytes, the consumer may use to sort a batch's
+	// events itself (default 16 MiB; negative: never). Events come in event id order;
+	// having PostgreSQL sort them is most of the batch query's cost, and it sends
+	// nothing until it has sorted them all. So a batch expected to fit (by the
+	// ticks' event counts and the size of the events seen so far) is read unsorted
+	// and sorted by the consumer; a larger one is sorted by PostgreSQL and streamed,
+	// FetchSize events at a time. The consumer holds at most about SortBuffer bytes
+	// or FetchSize events, whichever is more.
+	SortBuffer int
 	// LoopDelay is how long to wait for a new tick when there is no batch, unless
 	// pgqd's NOTIFY (see [TickChannel]) comes first (default 1s).
 	LoopDelay time.Duration
@@ -139,6 +147,9 @@ func (c *Config) setDefaults() {
 	if c.FetchSize == 0 {
 		c.FetchSize = 1000
 	}
+	if c.SortBuffer == 0 {
+		c.SortBuffer = 16 << 20
+	}
 	if c.LoopDelay == 0 {
 		c.LoopDelay = time.Second
 	}
@@ -174,6 +185,7 @@ type Consumer struct {
 	tables []string // Config.Tables, schema-qualified
 	pos    *positionStore
 	stats  stats
+	sort   sortBuffer // where batches are sorted (Config.SortBuffer)
 
 	running atomic.Bool
 	// hook, set only by this package's tests, is called at named points of a batch
@@ -196,7 +208,7 @@ func NewConsumer(src *pgxpool.Pool, cfg Config, h Handler) (*Consumer, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Consumer{cfg: cfg, src: src, h: h, name: cfg.Consumer}
+	c := &Consumer{cfg: cfg, src: src, h: h, name: cfg.Consumer, sort: sortBuffer{limit: cfg.SortBuffer}}
 	if cfg.Subconsumer != "" {
 		c.name = cfg.Consumer + "." + cfg.Subconsumer
 	}
@@ -409,7 +421,8 @@ const (
 	// The batch's event query comes along, saving a round trip per batch.
 	nextBatchSQL = `SELECT batch_id, prev_tick_id, cur_tick_id, prev_tick_time, cur_tick_time,
        extract(epoch FROM clock_timestamp() - cur_tick_time)::float8,
-       CASE WHEN batch_id IS NOT NULL THEN pgq.batch_event_sql(batch_id) END
+       CASE WHEN batch_id IS NOT NULL THEN pgq.batch_event_sql(batch_id) END,
+       cur_tick_event_seq - prev_tick_event_seq
   FROM pgq.next_batch_custom($1, $2,
        CASE WHEN $3::float8 > 0 THEN make_interval(secs => $3) END,
        nullif($4::int4, 0),
@@ -422,7 +435,8 @@ const (
        nullif($5::int4, 0),
        CASE WHEN $6::float8 > 0 THEN make_interval(secs => $6) END,
        CASE WHEN $7::float8 > 0 THEN make_interval(secs => $7) END)`
-	coopBatchInfoSQL = `SELECT prev_tick_id, tick_id, batch_start, batch_end, extract(epoch FROM lag)::float8
+	coopBatchInfoSQL = `SELECT prev_tick_id, tick_id, batch_start, batch_end, extract(epoch FROM lag)::float8,
+       seq_end - seq_start
   FROM pgq.get_batch_info($1)`
 )
 
@@ -436,11 +450,12 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 		prevTime, curTime       pgtype.Timestamptz
 		lag                     pgtype.Float8
 		sql                     pgtype.Text
+		est                     pgtype.Int8 // the events the ticks' sequence values say
 		minLag, minIval, deadIv = cfg.MinLag.Seconds(), cfg.MinInterval.Seconds(), cfg.DeadInterval.Seconds()
 	)
 	if cfg.Subconsumer == "" {
 		err := conn.QueryRow(ctx, nextBatchSQL, cfg.Queue, cfg.Consumer, minLag, cfg.MinCount, minIval).
-			Scan(&id, &prev, &cur, &prevTime, &curTime, &lag, &sql)
+			Scan(&id, &prev, &cur, &prevTime, &curTime, &lag, &sql, &est)
 		if err != nil {
 			return nil, c.who.wrap("next batch", err)
 		}
@@ -451,7 +466,7 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 			return nil, c.who.wrap("next batch (coop)", err)
 		}
 		if id.Valid {
-			err := conn.QueryRow(ctx, coopBatchInfoSQL, id.Int64).Scan(&prev, &cur, &prevTime, &curTime, &lag)
+			err := conn.QueryRow(ctx, coopBatchInfoSQL, id.Int64).Scan(&prev, &cur, &prevTime, &curTime, &lag, &est)
 			if err != nil {
 				return nil, who{c.who.queue, c.who.consumer, id.Int64}.wrap("batch info", err)
 			}
@@ -459,6 +474,9 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 	}
 	if !id.Valid {
 		return nil, nil
+	}
+	if !est.Valid || est.Int64 < 0 {
+		est.Int64 = -1
 	}
 	return &Batch{
 		ID:           id.Int64,
@@ -472,6 +490,7 @@ func (c *Consumer) nextBatch(ctx context.Context, conn *pgx.Conn) (*Batch, error
 		fetch:        cfg.FetchSize,
 		progress:     cfg.Observer.Progress,
 		sql:          sql.String,
+		est:          est.Int64,
 	}, nil
 }
 
@@ -536,7 +555,7 @@ func (c *Consumer) process(ctx context.Context, conn *pgx.Conn, b *Batch) (Batch
 
 // startReading starts streaming the batch's events on conn.
 func (c *Consumer) startReading(ctx context.Context, conn *pgx.Conn, b *Batch) error {
-	if err := b.open(ctx, conn, c.tables); err != nil {
+	if err := b.open(ctx, conn, c.tables, &c.sort); err != nil {
 		return b.err("read batch", err)
 	}
 	return nil

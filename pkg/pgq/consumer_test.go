@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -473,4 +474,91 @@ func TestSlowHandlerOutlivesTheDatabasesTimeouts(t *testing.T) {
 	if s := c.Stats(); s.Errors != 0 || s.Events != 20000 {
 		t.Fatalf("a batch handled for longer than the timeouts: %d errors (last %v), %d events", s.Errors, s.LastError, s.Events)
 	}
+}
+
+// TestEventsComeInIDOrderWhereverTheyAreStored stores events in the reverse of their
+// id order (explicit ids, as when copying from another queue) and reads them with
+// the consumer sorting them, with a sort buffer that a batch turns out not to fit
+// midway (a long transaction's events, which the ticks' event counts do not show:
+// the query is cancelled and PostgreSQL sorts), and with PostgreSQL sorting
+// throughout. Every way gives every event once, each batch in id order, and a block
+// a handler appends to does not overwrite the next one.
+func TestEventsComeInIDOrderWhereverTheyAreStored(t *testing.T) {
+	t.Parallel()
+	bothFlavors(t, func(t *testing.T, fl flavor) {
+		e := setup(t, fl)
+		cases := []struct {
+			name          string
+			buffer        int
+			sorted, spilt int // batches the consumer sorts, batches found too big midway
+		}{
+			{"consumer sorts", 0, 3, 0},
+			{"too big midway", 4096, 0, 1},
+			{"postgres sorts", -1, 0, 0},
+		}
+		for _, c := range cases {
+			e.register(c.name)
+		}
+		ctx := context.Background()
+		long, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = long.Rollback(ctx) }()
+		if _, err := long.Exec(ctx, `SELECT pgq.insert_event_raw($1, id, now(), NULL, NULL, 't', id::text, NULL, NULL, NULL, NULL)
+  FROM generate_series(1000, 701, -1) id`, e.queue); err != nil {
+			t.Fatal(err)
+		}
+		e.produce(5)
+		e.tick() // batch 1: the five events
+		if err := long.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		e.tick() // batch 2: the long transaction's 300 events
+		e.produce(3)
+		e.exec(`SELECT pgq.insert_event_raw($1, id, now(), NULL, NULL, 't', repeat('x', 100), NULL, NULL, NULL, NULL)
+  FROM generate_series(3000, 2001, -1) id`, e.queue)
+		tick := e.tick() // batch 3: 1003 events
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				var batches [][]int64
+				h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
+					var ids []int64
+					for {
+						evs, err := b.Fetch(ctx)
+						if err != nil {
+							return err
+						}
+						if len(evs) == 0 {
+							batches = append(batches, ids)
+							return nil
+						}
+						for _, ev := range evs {
+							ids = append(ids, ev.ID)
+						}
+						_ = append(evs, pgq.Event{ID: -1}) // must not show up in the next block
+					}
+				})
+				cfg := fastConfig(e.queue, c.name)
+				cfg.FetchSize, cfg.SortBuffer = 64, c.buffer
+				cons := e.consumeUntil(cfg, h, tick)
+				var sizes []int
+				for _, ids := range batches {
+					sizes = append(sizes, len(ids))
+					if !slices.IsSorted(ids) || ids[0] <= 0 {
+						t.Errorf("batch of %d events not in id order: %v ... %v", len(ids), ids[:min(5, len(ids))], ids[max(0, len(ids)-5):])
+					}
+				}
+				if fmt.Sprint(sizes) != "[5 300 1003]" {
+					t.Fatalf("batches of %v events, want [5 300 1003]", sizes)
+				}
+				if batches[1][0] != 701 || batches[1][299] != 1000 || batches[2][1002] != 3000 {
+					t.Errorf("wrong events: second batch %d..%d, third ends at %d", batches[1][0], batches[1][299], batches[2][1002])
+				}
+				if sorted, spilt := pgq.SortCounts(cons); sorted != c.sorted || spilt != c.spilt {
+					t.Errorf("consumer sorted %d batches and found %d too big midway, want %d and %d", sorted, spilt, c.sorted, c.spilt)
+				}
+			})
+		}
+	})
 }
