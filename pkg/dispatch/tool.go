@@ -13,8 +13,8 @@ func Tool() cli.Tool {
 		Name:    "dispatcher",
 		Summary: "applies trigger events of a queue to tables in another database: partitions, cubes or bulk loads",
 		Help: `Config keys (TOML): mode (table, cube, bulk), on_bad_event, src_db, dst_db, queue,
-consumer, min_count, min_interval, min_lag, fetch_size, loop_delay, position_table,
-metrics_listen, log_level, and one [[table]] per source table with name, target,
+consumer, min_count, min_interval, min_lag, fetch_size, sort_buffer_mb, loop_delay,
+position_table, metrics_listen, log_level, and one [[table]] per source table with name, target,
 part_field, part_period, part_template, keep. The commands read the config file
 given with -c. See docs/dispatcher.md.`,
 		Load:  LoadConfig,

@@ -38,7 +38,7 @@ queue = "orders"`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Consumer != "shard7" || cfg.DstQueue != "orders" || cfg.FetchSize != 1000 || cfg.PositionTable != "pgq_position" {
+	if cfg.Consumer != "shard7" || cfg.DstQueue != "orders" || cfg.FetchSize != 1000 || cfg.SortBufferMB != 16 || cfg.PositionTable != "pgq_position" {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 
@@ -64,12 +64,13 @@ dst_qeue = "x"`))
 queue = ""
 consumer = "a.b"
 fetch_size = 0
+sort_buffer_mb = -1
 loop_delay = "1h"
 min_lag = "-1s"
 metrics_listen = "nonsense"
 position_table = "a.b.c"`))
 	for _, want := range []string{"src_db: ", "dst_db: required", "queue: required", "consumer: must not contain a dot",
-		"fetch_size: want 1 to 1000000", "loop_delay: want 10ms to 1m", "min_lag: must not be negative",
+		"fetch_size: want 1 to 1000000", "sort_buffer_mb: want 0 to 4096", "loop_delay: want 10ms to 1m", "min_lag: must not be negative",
 		"metrics_listen: want host:port", "position_table: want TABLE or SCHEMA.TABLE"} {
 		if err == nil || !strings.Contains(err.Error(), "bad2.toml: "+want) {
 			t.Errorf("missing %q in:\n%v", want, err)

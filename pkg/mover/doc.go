@@ -23,7 +23,8 @@
 //     a table no batch would read.
 //  3. One COPY into that table streams the whole batch: events are read from the
 //     source block by block (fetch_size) and written as they arrive, so memory stays
-//     bounded whatever the batch size. ev_id is left to the column default (the
+//     bounded whatever the batch size (a batch that fits in sort_buffer_mb is read
+//     whole and sorted by the mover first; see pgq.Config.SortBuffer). ev_id is left to the column default (the
 //     queue's sequence: one value per event, as insert_event takes).
 //  4. The consumer stores the batch's end tick in the destination's position table,
 //     commits, and then finishes the batch in the source.

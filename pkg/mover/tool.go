@@ -13,7 +13,7 @@ func Tool() cli.Tool {
 		Name:    "queue-mover",
 		Summary: "moves events from a queue in one database to a queue in another, exactly once",
 		Help: `Config keys (TOML): src_db, dst_db, queue, dst_queue, consumer, min_count, min_interval,
-min_lag, fetch_size, loop_delay, position_table, metrics_listen, log_level.
+min_lag, fetch_size, sort_buffer_mb, loop_delay, position_table, metrics_listen, log_level.
 The commands read the config file given with -c. See docs/queue-mover.md.`,
 		Load:  LoadConfig,
 		Relay: func(c *Config) *relay.Config { return &c.Config },

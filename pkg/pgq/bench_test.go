@@ -165,6 +165,62 @@ func BenchmarkConsume(b *testing.B) {
 	b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
 }
 
+// BenchmarkConsumeSortSide drains the same backlog with the consumer sorting each
+// batch (the default Config.SortBuffer) and with PostgreSQL sorting it (SortBuffer
+// -1), alternating, PGQ_BENCH_ROUNDS rounds each (default 3). It reports each side's
+// best rate, their ratio, and the CPU time per event of the consumer and of the
+// server on each side.
+func BenchmarkConsumeSortSide(b *testing.B) {
+	n, per := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_TICK", 10_000)
+	rounds := benchEnv("PGQ_BENCH_ROUNDS", 3)
+	db := benchDB(b)
+	pool := db.Pool(b)
+	ctx := context.Background()
+	benchQueue(b, pool, "go")
+	start, err := pgq.GetConsumerInfo(ctx, pool, "bench", "go")
+	if err != nil {
+		b.Fatal(err)
+	}
+	last := backlog(b, pool, "bench", n, per)
+	server := newServerCPU(b, db.Cluster)
+	sides := []struct {
+		name   string
+		buffer int
+	}{{"consumer", 0}, {"postgres", -1}}
+	best := make([]float64, len(sides))
+	cli, srv := make([]time.Duration, len(sides)), make([]time.Duration, len(sides))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for r := 0; r < rounds; r++ {
+			for s, side := range sides {
+				if _, err := pgq.RegisterAt(ctx, pool, "bench", "go", start.LastTick); err != nil {
+					b.Fatal(err)
+				}
+				s0, c0 := server.read(), processCPU()
+				events, d := consumeAll(b, pool, pgq.Config{Queue: "bench", Consumer: "go", SortBuffer: side.buffer}, noop, last)
+				s1, c1 := server.read(), processCPU()
+				if events != int64(n) {
+					b.Fatalf("%s sorting: read %d events of %d", side.name, events, n)
+				}
+				rate := float64(events) / d.Seconds()
+				best[s] = max(best[s], rate)
+				cli[s] += c1 - c0
+				srv[s] += s1 - s0
+				b.Logf("round %d, %s sorts: %.0f events/s", r+1, side.name, rate)
+			}
+		}
+	}
+	perEvent := func(d time.Duration) float64 {
+		return float64(d.Nanoseconds()) / 1000 / float64(n*rounds*b.N)
+	}
+	for s, side := range sides {
+		b.ReportMetric(best[s], side.name+"-sorts-events/s")
+		b.ReportMetric(perEvent(cli[s]), side.name+"-sorts-client-µs/event")
+		b.ReportMetric(perEvent(srv[s]), side.name+"-sorts-server-µs/event")
+	}
+	b.ReportMetric(best[0]/best[1], "ratio")
+}
+
 // BenchmarkConsumeVsPython drains the same backlog with this package and with the
 // Python framework (python3-pgq), side by side: PGQ_BENCH_ROUNDS rounds (default 3),
 // each consumer rewound to the start of the backlog before each round, the two

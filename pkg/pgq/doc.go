@@ -65,10 +65,13 @@
 // [Consumer.Unregister] removes it (and stops the queue's tables from being kept for
 // it).
 //
-// Events are streamed: the batch's query (pgq.batch_event_sql) runs as one result
-// that the client reads block by block ([Batch.Fetch], Config.FetchSize events per
-// block, or the iterator [Batch.Events]), so a batch of any size takes bounded memory
-// in the consumer; the server's statement_timeout does not apply to it.
+// Events come in blocks ([Batch.Fetch], Config.FetchSize events per block, or the
+// iterator [Batch.Events]), in event id order. A batch that fits in
+// Config.SortBuffer is read whole, unsorted, and sorted by the consumer, which spares
+// PostgreSQL the batch query's ORDER BY, most of its cost; a bigger one is sorted by
+// PostgreSQL and streamed (the batch's query, pgq.batch_event_sql, runs as one result
+// that the client reads as the handler asks), so a batch of any size takes bounded
+// memory in the consumer. The server's statement_timeout does not apply to it.
 // Config.Tables restricts the events to some source tables (ev_extra1), and
 // Config.MinCount, MinInterval and MinLag shape batches as pgq.next_batch_custom does.
 //

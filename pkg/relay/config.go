@@ -29,8 +29,11 @@ type Config struct {
 	MinCount    int                `toml:"min_count"`
 	MinInterval lifecycle.Duration `toml:"min_interval"`
 	MinLag      lifecycle.Duration `toml:"min_lag"`
-	// FetchSize is how many events are read (and held) at a time.
+	// FetchSize is how many events are handed on at a time.
 	FetchSize int `toml:"fetch_size"`
+	// SortBufferMB is the memory, in MiB, in which a batch is sorted by event id on
+	// the consumer's side (pgq.Config.SortBuffer); 0: PostgreSQL sorts every batch.
+	SortBufferMB int `toml:"sort_buffer_mb"`
 	// LoopDelay is the longest wait for a tick when there is no batch.
 	LoopDelay lifecycle.Duration `toml:"loop_delay"`
 	// PositionTable holds the consumer's position in the destination database.
@@ -42,6 +45,7 @@ func Defaults(instance string) Config {
 	return Config{
 		Consumer:      instance,
 		FetchSize:     1000,
+		SortBufferMB:  16,
 		LoopDelay:     lifecycle.Duration(time.Second),
 		PositionTable: "pgq_position",
 	}
@@ -88,6 +92,9 @@ func (c *Config) Validate(ps *lifecycle.Problems) {
 	if c.FetchSize < 1 || c.FetchSize > 1_000_000 {
 		ps.Addf("fetch_size", "want 1 to 1000000, got %d", c.FetchSize)
 	}
+	if c.SortBufferMB < 0 || c.SortBufferMB > 4096 {
+		ps.Addf("sort_buffer_mb", "want 0 to 4096, got %d", c.SortBufferMB)
+	}
 	if time.Duration(c.LoopDelay) < 10*time.Millisecond || time.Duration(c.LoopDelay) > time.Minute {
 		ps.Addf("loop_delay", "want 10ms to 1m, got %s", c.LoopDelay)
 	}
@@ -100,6 +107,10 @@ func (c *Config) Validate(ps *lifecycle.Problems) {
 
 // consumerConfig is the pgq consumer configuration for these keys.
 func (c *Config) consumerConfig() pgq.Config {
+	sortBuffer := c.SortBufferMB << 20
+	if sortBuffer == 0 {
+		sortBuffer = -1 // pgq.Config's "never"
+	}
 	return pgq.Config{
 		Queue:         c.Queue,
 		Consumer:      c.Consumer,
@@ -107,6 +118,7 @@ func (c *Config) consumerConfig() pgq.Config {
 		MinInterval:   time.Duration(c.MinInterval),
 		MinLag:        time.Duration(c.MinLag),
 		FetchSize:     c.FetchSize,
+		SortBuffer:    sortBuffer,
 		LoopDelay:     time.Duration(c.LoopDelay),
 		PositionTable: c.PositionTable,
 	}
