@@ -164,30 +164,35 @@ func TestBatchCarriesTicksTimesAndLag(t *testing.T) {
 	})
 }
 
-func TestLargeBatchIsStreamedInBlocks(t *testing.T) {
+// TestLargeBatchComesInBlocks reads a batch sorted by the consumer and one streamed
+// sorted from PostgreSQL: both come in blocks of FetchSize.
+func TestLargeBatchComesInBlocks(t *testing.T) {
 	t.Parallel()
 	e := setup(t, ours)
-	e.register("c")
-	e.produce(2500)
-	tick := e.tick()
-	var blocks []int
-	h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
-		for {
-			evs, err := b.Fetch(ctx)
-			if err != nil {
-				return err
+	for _, sortBuffer := range []int{0, -1} {
+		name := fmt.Sprint("c", -sortBuffer)
+		e.register(name)
+		e.produce(2500)
+		tick := e.tick()
+		var blocks []int
+		h := pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
+			for {
+				evs, err := b.Fetch(ctx)
+				if err != nil {
+					return err
+				}
+				if len(evs) == 0 {
+					return nil
+				}
+				blocks = append(blocks, len(evs))
 			}
-			if len(evs) == 0 {
-				return nil
-			}
-			blocks = append(blocks, len(evs))
+		})
+		cfg := fastConfig(e.queue, name)
+		cfg.FetchSize, cfg.SortBuffer = 1000, sortBuffer
+		e.consumeUntil(cfg, h, tick)
+		if fmt.Sprint(blocks) != "[1000 1000 500]" {
+			t.Fatalf("SortBuffer %d: blocks %v, want [1000 1000 500]", sortBuffer, blocks)
 		}
-	})
-	cfg := fastConfig(e.queue, "c")
-	cfg.FetchSize = 1000
-	e.consumeUntil(cfg, h, tick)
-	if fmt.Sprint(blocks) != "[1000 1000 500]" {
-		t.Fatalf("blocks %v, want [1000 1000 500]", blocks)
 	}
 }
 

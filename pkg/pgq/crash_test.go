@@ -27,6 +27,7 @@ type crashSpec struct {
 	Queue   string
 	CrashAt string // a consumer hook point, or "events:N" (inside the handler)
 	Fetch   int
+	Sort    int    // Config.SortBuffer (-1: PostgreSQL sorts, the batch is streamed)
 	Sub     string // a subconsumer name for cooperative consuming
 }
 
@@ -75,7 +76,7 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := crashConfig(spec.Queue, spec.Fetch)
-	cfg.Subconsumer = spec.Sub
+	cfg.Subconsumer, cfg.SortBuffer = spec.Sub, spec.Sort
 	if spec.Dst != "" {
 		if cfg.Target, err = pgxpool.New(ctx, spec.Dst); err != nil {
 			t.Fatal(err)
@@ -128,33 +129,37 @@ func runCrashChild(t *testing.T, spec crashSpec) {
 // TestCrashAtAnyPointNeitherLosesNorRepeats kills a consumer process at each step of
 // a batch, restarts the consumer and checks that every event was applied exactly
 // once: in the queue's own database (the handler's work and finish_batch in one
-// transaction) and in another database (Config.Target).
+// transaction) and in another database (Config.Target). Mid-stream crashes are
+// tried with the batch sorted by the consumer and streamed sorted by PostgreSQL.
 func TestCrashAtAnyPointNeitherLosesNorRepeats(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
 		target  bool
 		crashAt string
+		sort    int
 	}{
-		{"same-db/mid-stream", false, "events:1500"},
-		{"same-db/after-handler-before-finish", false, "before-finish"},
-		{"same-db/after-commit", false, "after-commit"},
-		{"target/mid-stream", true, "events:1500"},
-		{"target/before-target-commit", true, "before-target-commit"},
-		{"target/between-target-commit-and-source-finish", true, "after-target-commit"},
-		{"target/after-source-finish", true, "after-commit"},
+		{"same-db/mid-batch", false, "events:1500", 0},
+		{"same-db/mid-stream", false, "events:1500", -1},
+		{"same-db/after-handler-before-finish", false, "before-finish", 0},
+		{"same-db/after-commit", false, "after-commit", 0},
+		{"target/mid-batch", true, "events:1500", 0},
+		{"target/mid-stream", true, "events:1500", -1},
+		{"target/before-target-commit", true, "before-target-commit", 0},
+		{"target/between-target-commit-and-source-finish", true, "after-target-commit", 0},
+		{"target/after-source-finish", true, "after-commit", 0},
 	}
 	bothFlavors(t, func(t *testing.T, fl flavor) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				testCrash(t, fl, tc.target, tc.crashAt)
+				testCrash(t, fl, tc.target, tc.crashAt, tc.sort)
 			})
 		}
 	})
 }
 
-func testCrash(t *testing.T, fl flavor, target bool, crashAt string) {
+func testCrash(t *testing.T, fl flavor, target bool, crashAt string, sort int) {
 	e := setup(t, fl)
 	ctx := context.Background()
 	e.register("c")
@@ -164,7 +169,7 @@ func testCrash(t *testing.T, fl flavor, target bool, crashAt string) {
 	e.produce(small)
 	t2 := e.tick()
 
-	spec := crashSpec{Src: e.db.ConnString, Queue: e.queue, CrashAt: crashAt, Fetch: 500}
+	spec := crashSpec{Src: e.db.ConnString, Queue: e.queue, CrashAt: crashAt, Fetch: 500, Sort: sort}
 	applied := e.pool
 	if target {
 		dst := pg.DB(t)
