@@ -107,6 +107,23 @@ func benchQueue(b *testing.B, pool *pgxpool.Pool, consumers ...string) {
 	}
 }
 
+// benchBacklog makes the benchmark's database with queue "bench", the consumers
+// registered at its start, and a backlog of PGQ_BENCH_EVENTS events (default
+// 1,000,000), a tick every PGQ_BENCH_TICK (default 10,000). It returns the database,
+// a pool on it, the tick the consumers start from and the backlog's last tick.
+func benchBacklog(b *testing.B, consumers ...string) (db *pgtest.Database, pool *pgxpool.Pool, first, last int64) {
+	b.Helper()
+	db = benchDB(b)
+	pool = db.Pool(b)
+	benchQueue(b, pool, consumers...)
+	start, err := pgq.GetConsumerInfo(context.Background(), pool, "bench", consumers[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, per := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_TICK", 10_000)
+	return db, pool, start.LastTick, backlog(b, pool, "bench", n, per)
+}
+
 // consumeAll runs a consumer with handler h until it has finished the batch ending at
 // last, and returns the events it read and the time it took.
 func consumeAll(b *testing.B, pool *pgxpool.Pool, cfg pgq.Config, h pgq.Handler, last int64) (int64, time.Duration) {
@@ -142,20 +159,13 @@ var noop = pgq.HandlerFunc(func(ctx context.Context, b *pgq.Batch) error {
 })
 
 func BenchmarkConsume(b *testing.B) {
-	n, per := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_TICK", 10_000)
-	pool := benchDB(b).Pool(b)
+	_, pool, first, last := benchBacklog(b, "go")
 	ctx := context.Background()
-	benchQueue(b, pool, "go")
-	start, err := pgq.GetConsumerInfo(ctx, pool, "bench", "go")
-	if err != nil {
-		b.Fatal(err)
-	}
-	last := backlog(b, pool, "bench", n, per)
 	var total int64
 	var elapsed time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := pgq.RegisterAt(ctx, pool, "bench", "go", start.LastTick); err != nil {
+		if _, err := pgq.RegisterAt(ctx, pool, "bench", "go", first); err != nil {
 			b.Fatal(err)
 		}
 		events, d := consumeAll(b, pool, pgq.Config{Queue: "bench", Consumer: "go"}, noop, last)
@@ -171,17 +181,9 @@ func BenchmarkConsume(b *testing.B) {
 // best rate, their ratio, and the CPU time per event of the consumer and of the
 // server on each side.
 func BenchmarkConsumeSortSide(b *testing.B) {
-	n, per := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_TICK", 10_000)
-	rounds := benchEnv("PGQ_BENCH_ROUNDS", 3)
-	db := benchDB(b)
-	pool := db.Pool(b)
+	n, rounds := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_ROUNDS", 3)
+	db, pool, first, last := benchBacklog(b, "go")
 	ctx := context.Background()
-	benchQueue(b, pool, "go")
-	start, err := pgq.GetConsumerInfo(ctx, pool, "bench", "go")
-	if err != nil {
-		b.Fatal(err)
-	}
-	last := backlog(b, pool, "bench", n, per)
 	server := newServerCPU(b, db.Cluster)
 	sides := []struct {
 		name   string
@@ -193,7 +195,7 @@ func BenchmarkConsumeSortSide(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			for s, side := range sides {
-				if _, err := pgq.RegisterAt(ctx, pool, "bench", "go", start.LastTick); err != nil {
+				if _, err := pgq.RegisterAt(ctx, pool, "bench", "go", first); err != nil {
 					b.Fatal(err)
 				}
 				s0, c0 := server.read(), processCPU()
@@ -233,17 +235,9 @@ func BenchmarkConsumeVsPython(b *testing.B) {
 	if err := exec.Command(py, "-c", "import pgq").Run(); err != nil {
 		b.Skipf("python3-pgq is not installed: %v", err)
 	}
-	n, per := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_TICK", 10_000)
-	rounds := benchEnv("PGQ_BENCH_ROUNDS", 3)
-	db := benchDB(b)
-	pool := db.Pool(b)
+	n, rounds := benchEnv("PGQ_BENCH_EVENTS", 1_000_000), benchEnv("PGQ_BENCH_ROUNDS", 3)
+	db, pool, first, last := benchBacklog(b, "go", "py")
 	ctx := context.Background()
-	benchQueue(b, pool, "go", "py")
-	start, err := pgq.GetConsumerInfo(ctx, pool, "bench", "go")
-	if err != nil {
-		b.Fatal(err)
-	}
-	last := backlog(b, pool, "bench", n, per)
 	server := newServerCPU(b, db.Cluster)
 	var goBest, pyBest float64
 	var goCPU, pyCPU, goSrv, pySrv time.Duration
@@ -251,7 +245,7 @@ func BenchmarkConsumeVsPython(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for r := 0; r < rounds; r++ {
 			for _, c := range []string{"go", "py"} {
-				if _, err := pgq.RegisterAt(ctx, pool, "bench", c, start.LastTick); err != nil {
+				if _, err := pgq.RegisterAt(ctx, pool, "bench", c, first); err != nil {
 					b.Fatal(err)
 				}
 			}
