@@ -40,14 +40,16 @@ type Batch struct {
 	// Do not commit or roll it back; return an error to roll it back.
 	Tx pgx.Tx
 
-	rd       *pgx.Conn // the reading connection
-	sql      string    // the batch's event query (pgq.batch_event_sql)
-	est      int64     // events expected: the ticks' event sequence difference; -1 unknown
-	stream   pgx.Rows  // the batch's events, being read (sorted by PostgreSQL)
-	block    []Event   // the slice Fetch fills, reused
-	sorted   []Event   // or: all of the batch's events, sorted by the consumer
-	inMemory bool      // sorted holds the batch
-	next     int       // the first event of sorted that Fetch has not returned
+	rd       *pgx.Conn   // the reading connection
+	sql      string      // the batch's event query (pgq.batch_event_sql)
+	est      int64       // events expected: the ticks' event sequence difference; -1 unknown
+	stream   pgx.Rows    // the batch's events, being read (sorted by PostgreSQL)
+	block    []Event     // the slice Fetch fills, reused
+	sorted   []Event     // or: all of the batch's events, sorted by the consumer
+	inMemory bool        // sorted holds the batch
+	next     int         // the first event of sorted that Fetch has not returned
+	sb       *sortBuffer // learns the size of streamed events too
+	size     int         // bytes of the events streamed so far
 	fetch    int
 	done     bool
 	read     int64
@@ -108,7 +110,7 @@ func (b *Batch) open(ctx context.Context, conn *pgx.Conn, tables []string, sb *s
 	if err != nil {
 		return err
 	}
-	b.stream = rows
+	b.stream, b.sb = rows, sb
 	return nil
 }
 
@@ -148,14 +150,21 @@ func (b *Batch) readAll(ctx context.Context, conn *pgx.Conn, sql string, tables 
 		evs = append(evs, ev)
 		size += ev.memSize()
 		if size > sb.limit {
-			// PostgreSQL stops at the cancel request; rows that were on their way
-			// are read and dropped (if the query ended first, there is nothing to
-			// cancel and the request is ignored).
-			_ = conn.PgConn().CancelRequest(ctx)
-			rows.Close()
 			sb.learn(size, len(evs))
 			sb.overflowed++
 			clear(evs)
+			sb.events = evs[:0]
+			// PostgreSQL stops at the cancel request (it logs "canceling statement
+			// due to user request"); rows that were on their way are read and
+			// dropped. If the query ended first, there is nothing to cancel and the
+			// request is ignored. Without a cancel the rest of the result would be
+			// read for nothing: the connection is closed instead, and the batch
+			// comes again after the consumer's backoff, by then expected too big.
+			if err := conn.PgConn().CancelRequest(ctx); err != nil {
+				_ = conn.Close(ctx)
+				return false, fmt.Errorf("batch bigger than the sort buffer, and its query could not be cancelled: %w", err)
+			}
+			rows.Close()
 			if _, err := conn.Exec(ctx, endReadSQL); err != nil {
 				return false, err
 			}
@@ -172,14 +181,17 @@ func (b *Batch) readAll(ctx context.Context, conn *pgx.Conn, sql string, tables 
 	sb.sortByID(evs)
 	sb.learn(size, len(evs))
 	sb.sorted++
+	if old := len(sb.events); old > len(evs) {
+		clear(sb.events[len(evs):old]) // let the last batch's leftover events go
+	}
 	sb.events = evs
 	b.sorted, b.inMemory = evs, true
 	return true, nil
 }
 
-// sortByID sorts evs by event id. They usually come in order already, which one
-// pass checks. Otherwise it sorts (id, index) pairs, moving 16 bytes per swap
-// rather than a whole Event (four times faster for 10,000 events in random order),
+// sortByID sorts evs by event id (unique within a batch). They usually come in order
+// already, which one pass checks. Otherwise it sorts the ids paired with the events'
+// indexes, moving 16 bytes per swap rather than a whole Event (four times faster for 10,000 events in random order),
 // and then moves each event once, following the permutation's cycles.
 func (sb *sortBuffer) sortByID(evs []Event) {
 	if slices.IsSortedFunc(evs, func(a, b Event) int { return cmp.Compare(a.ID, b.ID) }) {
@@ -219,7 +231,7 @@ type idKey struct {
 // from batch to batch.
 type sortBuffer struct {
 	limit  int     // bytes; 0 or less: PostgreSQL sorts every batch
-	avg    int     // mean size of the events seen so far (0: none yet)
+	avg    int     // recent mean size of events (see learn; 0: none seen yet)
 	events []Event // reused
 	keys   []idKey // reused by sortByID
 
@@ -241,19 +253,27 @@ func (sb *sortBuffer) fits(est int64) bool {
 	return est < 0 || est <= int64(sb.limit/avg)
 }
 
-// learn records that n events took size bytes.
+// learn records that n events took size bytes: the mean size moves halfway to
+// theirs, so that one batch of unusual events does not decide for long.
 func (sb *sortBuffer) learn(size, n int) {
-	if n > 0 {
-		sb.avg = max(1, size/n)
+	if sb == nil || n == 0 {
+		return
+	}
+	mean := max(1, size/n)
+	if sb.avg == 0 {
+		sb.avg = mean
+	} else {
+		sb.avg = (sb.avg + mean) / 2
 	}
 }
 
 // Fetch returns the next block of Config.FetchSize events (fewer at the end of the
 // batch), in event id order, or an empty slice when the batch has no more events.
 //
-// The slice is reused by the next call (as bufio.Scanner reuses its buffer), which
-// saves a quarter of the consumer's CPU: copy the events you keep beyond it, for
-// example with append. The strings in the events are never reused.
+// The slice is valid until the next call or until the handler returns, whichever
+// comes first: the consumer reuses its memory (as bufio.Scanner reuses its buffer),
+// which saves a quarter of its CPU. Copy the events you keep beyond it, for example
+// with append. The strings in the events are never reused.
 func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 	var evs []Event
 	if b.inMemory {
@@ -275,12 +295,14 @@ func (b *Batch) Fetch(ctx context.Context) ([]Event, error) {
 				return nil, b.err("read events", err)
 			}
 			evs = append(evs, ev)
+			b.size += ev.memSize()
 		}
 		if len(evs) < b.fetch {
 			b.stream.Close()
 			if err := b.stream.Err(); err != nil {
 				return nil, b.err("read events", err)
 			}
+			b.sb.learn(b.size, int(b.read)+len(evs))
 			b.done = true
 			b.stream = nil
 			if _, err := b.rd.Exec(ctx, endReadSQL); err != nil {

@@ -63,8 +63,10 @@ type Config struct {
 	// nothing until it has sorted them all. So a batch expected to fit (by the
 	// ticks' event counts and the size of the events seen so far) is read unsorted
 	// and sorted by the consumer; a larger one is sorted by PostgreSQL and streamed,
-	// FetchSize events at a time. The consumer holds at most about SortBuffer bytes
-	// or FetchSize events, whichever is more.
+	// FetchSize events at a time. The consumer keeps up to about SortBuffer bytes
+	// of events (twice that while its buffer grows), plus FetchSize events while
+	// streaming. A batch found too big midway has its query cancelled, which
+	// PostgreSQL logs as "canceling statement due to user request".
 	SortBuffer int
 	// LoopDelay is how long to wait for a new tick when there is no batch, unless
 	// pgqd's NOTIFY (see [TickChannel]) comes first (default 1s).

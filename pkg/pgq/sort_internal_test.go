@@ -70,3 +70,26 @@ func BenchmarkSortByID(b *testing.B) {
 		sb.sortByID(evs)
 	}
 }
+
+// TestSortBufferForgetsUnusualEvents: after a batch of big events the consumer
+// expects big ones, and a few ordinary batches later it sorts in memory again.
+func TestSortBufferForgetsUnusualEvents(t *testing.T) {
+	sb := sortBuffer{limit: 16 << 20}
+	if !sb.fits(10000) || !sb.fits(-1) {
+		t.Fatal("10,000 events of unknown size should be expected to fit in 16 MiB")
+	}
+	sb.learn(100*200<<10, 100) // 100 events of 200 KiB
+	if sb.fits(10000) {
+		t.Fatalf("after 200 KiB events (mean %d), 10,000 events should not be expected to fit", sb.avg)
+	}
+	batches := 0
+	for ; !sb.fits(10000) && batches < 20; batches++ {
+		sb.learn(10000*300, 10000) // streamed batches of 300-byte events
+	}
+	if batches > 12 {
+		t.Fatalf("took %d ordinary batches to expect ordinary events again (mean %d)", batches, sb.avg)
+	}
+	if !(&sortBuffer{limit: 16 << 20}).fits(0) || (&sortBuffer{limit: -1}).fits(0) || (*sortBuffer)(nil).fits(0) {
+		t.Fatal("an empty batch fits a positive buffer, and nothing fits a disabled one")
+	}
+}

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func (c *Config) Validate(ps *lifecycle.Problems) {
 
 // consumerConfig is the pgq consumer configuration for these keys.
 func (c *Config) consumerConfig() pgq.Config {
-	sortBuffer := c.SortBufferMB << 20
+	sortBuffer := int(min(int64(c.SortBufferMB)<<20, math.MaxInt)) // Validate keeps it at 4096 or below
 	if sortBuffer == 0 {
 		sortBuffer = -1 // pgq.Config's "never"
 	}
